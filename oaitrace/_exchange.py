@@ -1,0 +1,144 @@
+"""The two values that flow through oaitrace: the raw Exchange and the parsed Record.
+
+An `Exchange` is what the transport saw, taken on the request path with as
+little work as possible: references, timestamps and raw bytes. A `Record` is
+what the writer thread makes of it off the request path: every field a user
+queries, with secrets already removed.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["Exchange", "Record", "Usage"]
+
+RawHeaders = Sequence[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One HTTP attempt as the transport saw it, unparsed.
+
+    Times on the request path are taken with `time.perf_counter_ns()` and are
+    relative to `started_perf_ns`; `started_at_ns` is the wall clock
+    (`time.time_ns()`) at the same instant.
+    """
+
+    started_at_ns: int
+    method: str
+    url: str
+    request_headers: RawHeaders
+    # None when the request body was a stream (multipart upload) that
+    # oaitrace must not consume; `request_body_size` then comes from
+    # content-length when the client sent one.
+    request_body: bytes | None
+    status_code: int | None
+    response_headers: RawHeaders
+    # The response body as it came off the wire (still gzip/br compressed),
+    # chunk by chunk, up to the capture cap.
+    response_chunks: Sequence[bytes]
+    # For each captured chunk: nanoseconds after the start when it arrived.
+    chunk_arrival_ns: Sequence[int]
+    response_bytes: int
+    response_truncated: bool
+    # True when the body was read to its end and the stream closed normally.
+    complete: bool
+    # Nanoseconds from the start until the response headers were received.
+    headers_ns: int | None
+    duration_ns: int
+    # The exception that ended the attempt (network failure, cut stream),
+    # by class name, and its message.
+    error_type: str | None = None
+    error_message: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    # When the body outgrew the capture cap: its last bytes (raw, up to
+    # 64 KiB). Large JSON bodies (base64 images) put `usage` at the end.
+    response_tail: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token usage as the API reported it, in one shape for every endpoint.
+
+    A field the response did not carry is None, never 0.
+    """
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    # Everything else the usage object said (audio tokens, prediction tokens,
+    # transcription seconds ...), flattened to dotted keys.
+    details: Mapping[str, int | float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One parsed HTTP attempt: exactly what is stored, with secrets removed.
+
+    The attributes up to `tags` are the public `RequestRecord` contract; the
+    rest are stored alongside (headers, bodies, parse notes).
+    """
+
+    id: str
+    started_at: datetime.datetime
+    method: str
+    url: str
+    host: str
+    path: str
+    endpoint: str
+    operation: str
+    stream: bool
+    status_code: int | None
+    complete: bool
+    request_model: str | None
+    response_model: str | None
+    response_id: str | None
+    request_id: str | None
+    processing_ms: float | None
+    openai_version: str | None
+    organization: str | None
+    project: str | None
+    ratelimit_limit_requests: int | None
+    ratelimit_remaining_requests: int | None
+    ratelimit_reset_requests_s: float | None
+    ratelimit_limit_tokens: int | None
+    ratelimit_remaining_tokens: int | None
+    ratelimit_reset_tokens_s: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
+    cached_input_tokens: int | None
+    reasoning_tokens: int | None
+    duration_ms: float
+    ttfb_ms: float | None
+    ttft_ms: float | None
+    finish_reasons: tuple[str, ...] | None
+    error_type: str | None
+    error_code: str | None
+    error_message: str | None
+    retry_attempt: int | None
+    cost_usd: Decimal | None
+    tags: Mapping[str, str]
+    # --- stored alongside, not part of RequestRecord ---
+    usage_details: Mapping[str, int | float]
+    retry_after_s: float | None
+    api_key_fingerprint: str | None
+    response_content_type: str | None
+    request_bytes: int | None
+    response_bytes: int
+    # Why the body could not be parsed (malformed JSON, broken SSE ...).
+    parse_error: str | None
+    # Redacted headers, lower-case names.
+    request_headers: Mapping[str, str]
+    response_headers: Mapping[str, str]
+    # Redacted bodies as text; None when not captured or binary.
+    request_body: str | None
+    response_body: str | None
+    response_truncated: bool
+    extra: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,327 @@
+"""Exchange -> Record: the pure parsing step of the writer thread.
+
+`parse` never raises: a body it cannot read gives a Record with
+`parse_error` set and every other field it could still fill.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+from ._body import BodyFacts, is_text_type, read_json_body, read_stream_body
+from ._exchange import Exchange, Record, Usage
+from ._headers import http_date_s, parse_duration_s, parse_float, parse_int, retry_after_s
+from ._redact import api_key_fingerprint, redact_headers, redact_text, redact_url
+from ._routes import BILLED_OPERATIONS, route
+from ._usage import usage_from_json
+
+__all__ = ["parse"]
+
+_T = TypeVar("_T")
+_EPOCH: Final = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_NO_USAGE: Final = Usage()
+# Multipart uploads (transcriptions, image edits) name the model in a form field.
+_MULTIPART_MODEL: Final = re.compile(
+    rb'name="?model"?\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]{1,200})\r\n'
+)
+_MULTIPART_STREAM: Final = re.compile(rb'name="?stream"?\r\n(?:[^\r\n]+\r\n)*\r\n(true)\r\n')
+
+
+@dataclass(frozen=True, slots=True)
+class _RequestFacts:
+    model: str | None = None
+    stream: bool = False
+
+
+def parse(exchange: Exchange, *, record_id: str, capture_content: bool = True) -> Record:
+    """The Record of one exchange; never raises.
+
+    With `capture_content=False` no request or response body is kept, only
+    metadata and usage.
+    """
+    try:
+        return _parse(exchange, record_id, capture_content)
+    except Exception as exc:  # the writer thread must survive any input
+        return _fallback_record(exchange, record_id, f"{type(exc).__name__}: {exc}")
+
+
+def _parse(exchange: Exchange, record_id: str, capture_content: bool) -> Record:
+    request_headers = redact_headers(exchange.request_headers)
+    response_headers = redact_headers(exchange.response_headers)
+    url = redact_url(exchange.url)
+    host, path = _host_and_path(url)
+    endpoint, operation = route(exchange.method, path)
+    request = _request_facts(exchange.request_body, request_headers.get("content-type"))
+    content_type = response_headers.get("content-type")
+    body = _read_body(exchange, content_type, response_headers.get("content-encoding"), request)
+    is_stream = request.stream or _is_event_stream(content_type)
+    extra: dict[str, Any] = {}
+    usage = _NO_USAGE
+    if body.usage is not None:
+        if operation in BILLED_OPERATIONS:
+            usage = usage_from_json(body.usage)
+        else:
+            extra["object_usage"] = body.usage
+    error = body.error or {}
+    if "param" in error:
+        extra["error_param"] = error["param"]
+    started_ns = exchange.started_at_ns
+    return Record(
+        id=record_id,
+        started_at=_EPOCH + datetime.timedelta(microseconds=started_ns // 1000),
+        method=exchange.method,
+        url=url,
+        host=host,
+        path=path,
+        endpoint=endpoint,
+        operation=operation,
+        stream=is_stream,
+        status_code=exchange.status_code,
+        # The openai SDK closes a stream at `[DONE]` without reading to EOF;
+        # the stream was still whole.
+        complete=exchange.complete or (body.stream_ended and exchange.error_type is None),
+        request_model=request.model,
+        response_model=body.model,
+        response_id=body.response_id,
+        request_id=response_headers.get("x-request-id"),
+        processing_ms=parse_float(response_headers.get("openai-processing-ms")),
+        openai_version=response_headers.get("openai-version"),
+        organization=response_headers.get("openai-organization"),
+        project=response_headers.get("openai-project"),
+        ratelimit_limit_requests=parse_int(response_headers.get("x-ratelimit-limit-requests")),
+        ratelimit_remaining_requests=parse_int(
+            response_headers.get("x-ratelimit-remaining-requests")
+        ),
+        ratelimit_reset_requests_s=parse_duration_s(
+            response_headers.get("x-ratelimit-reset-requests")
+        ),
+        ratelimit_limit_tokens=parse_int(response_headers.get("x-ratelimit-limit-tokens")),
+        ratelimit_remaining_tokens=parse_int(response_headers.get("x-ratelimit-remaining-tokens")),
+        ratelimit_reset_tokens_s=parse_duration_s(response_headers.get("x-ratelimit-reset-tokens")),
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        total_tokens=usage.total_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        duration_ms=exchange.duration_ns / 1e6,
+        ttfb_ms=None if exchange.headers_ns is None else exchange.headers_ns / 1e6,
+        ttft_ms=_ttft_ms(exchange, body.first_content_chunk) if is_stream else None,
+        finish_reasons=body.finish_reasons,
+        error_type=exchange.error_type or _text(error.get("type")),
+        error_code=_error_code(error.get("code")),
+        error_message=_error_message(exchange, error),
+        retry_attempt=parse_int(request_headers.get("x-stainless-retry-count")),
+        cost_usd=None,
+        tags=dict(exchange.tags),
+        usage_details=usage.details,
+        retry_after_s=_retry_after(response_headers, started_ns),
+        api_key_fingerprint=api_key_fingerprint(exchange.request_headers),
+        response_content_type=content_type,
+        request_bytes=_request_bytes(exchange.request_body, request_headers),
+        response_bytes=exchange.response_bytes,
+        parse_error=body.parse_error,
+        request_headers=request_headers,
+        response_headers=response_headers,
+        request_body=_request_text(exchange, request_headers, extra) if capture_content else None,
+        response_body=_response_text(body.content, content_type) if capture_content else None,
+        response_truncated=exchange.response_truncated,
+        extra=extra,
+    )
+
+
+def _host_and_path(url: str) -> tuple[str, str]:
+    """Host (with port) and path without query or fragment; cheaper than urlsplit."""
+    _, separator, rest = url.partition("://")
+    if not separator:
+        rest = url
+        authority = ""
+    else:
+        authority, slash, rest = rest.partition("/")
+        rest = slash + rest
+    path = rest.partition("?")[0].partition("#")[0]
+    return authority.rpartition("@")[2].lower(), path or "/"
+
+
+def _is_event_stream(content_type: str | None) -> bool:
+    return content_type is not None and "text/event-stream" in content_type.lower()
+
+
+def _request_facts(body: bytes | None, content_type: str | None) -> _RequestFacts:
+    if not body:
+        return _RequestFacts()
+    media_type = (content_type or "").lower()
+    if "multipart/form-data" in media_type:
+        model = _MULTIPART_MODEL.search(body)
+        return _RequestFacts(
+            model=model.group(1).decode("utf-8", "replace") if model else None,
+            stream=_MULTIPART_STREAM.search(body) is not None,
+        )
+    if "json" not in media_type and body[:1] != b"{":
+        return _RequestFacts()
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return _RequestFacts()
+    if type(obj) is not dict:
+        return _RequestFacts()
+    return _RequestFacts(model=_text(obj.get("model")), stream=obj.get("stream") is True)
+
+
+def _read_body(
+    exchange: Exchange,
+    content_type: str | None,
+    content_encoding: str | None,
+    request: _RequestFacts,
+) -> BodyFacts:
+    cut = not exchange.complete or exchange.response_truncated
+    if _is_event_stream(content_type) or (content_type is None and request.stream):
+        return read_stream_body(exchange.response_chunks, content_encoding, cut=cut)
+    expect_json = "json" in content_type.lower() if content_type else True
+    return read_json_body(
+        exchange.response_chunks,
+        content_encoding,
+        expect_json=expect_json,
+        cut=cut,
+        tail=exchange.response_tail,
+    )
+
+
+def _ttft_ms(exchange: Exchange, first_content_chunk: int | None) -> float | None:
+    if first_content_chunk is None or first_content_chunk >= len(exchange.chunk_arrival_ns):
+        return None
+    return exchange.chunk_arrival_ns[first_content_chunk] / 1e6
+
+
+def _text(value: Any) -> str | None:
+    return value if type(value) is str and value else None
+
+
+def _error_code(code: Any) -> str | None:
+    if type(code) is str:
+        return code or None
+    if type(code) is int:
+        return str(code)
+    return None
+
+
+def _error_message(exchange: Exchange, error: Mapping[str, Any]) -> str | None:
+    if exchange.error_type is not None:
+        message = exchange.error_message
+    else:
+        message = _text(error.get("message"))
+    return None if message is None else redact_text(message)
+
+
+def _retry_after(headers: Mapping[str, str], started_at_ns: int) -> float | None:
+    if "retry-after" not in headers and "retry-after-ms" not in headers:
+        return None
+    now_s = http_date_s(headers.get("date"))
+    return retry_after_s(headers, started_at_ns / 1e9 if now_s is None else now_s)
+
+
+def _request_bytes(body: bytes | None, headers: Mapping[str, str]) -> int | None:
+    if body is not None:
+        return len(body)
+    return parse_int(headers.get("content-length"))
+
+
+def _request_text(
+    exchange: Exchange, headers: Mapping[str, str], extra: dict[str, Any]
+) -> str | None:
+    body = exchange.request_body
+    if not body:
+        return None
+    content_type = headers.get("content-type")
+    if content_type is not None and not is_text_type(content_type):
+        # Uploads (audio, images, files): size and type say enough.
+        extra["request_content_type"] = content_type
+        extra["request_body_size"] = len(body)
+        return None
+    return redact_text(body.decode("utf-8", "replace"))
+
+
+def _response_text(content: bytes | None, content_type: str | None) -> str | None:
+    if not content:
+        return None
+    if content_type is None:
+        try:
+            return redact_text(content.decode("utf-8"))
+        except UnicodeDecodeError:
+            return None
+    if not is_text_type(content_type):
+        return None
+    return redact_text(content.decode("utf-8", "replace"))
+
+
+def _fallback_record(exchange: Exchange, record_id: str, parse_error: str) -> Record:
+    """The Record of an exchange `_parse` failed on: only the fields that cannot fail."""
+    url = _safe(lambda: redact_url(exchange.url), "")
+    return Record(
+        id=record_id,
+        started_at=_safe(
+            lambda: _EPOCH + datetime.timedelta(microseconds=exchange.started_at_ns // 1000),
+            _EPOCH,
+        ),
+        method=_safe(lambda: str(exchange.method), ""),
+        url=url,
+        host=_safe(lambda: _host_and_path(url)[0], ""),
+        path=_safe(lambda: _host_and_path(url)[1], ""),
+        endpoint=_safe(lambda: route(exchange.method, _host_and_path(url)[1])[0], ""),
+        operation=_safe(lambda: route(exchange.method, _host_and_path(url)[1])[1], "unknown"),
+        stream=False,
+        status_code=_safe(lambda: exchange.status_code, None),
+        complete=_safe(lambda: bool(exchange.complete), False),
+        request_model=None,
+        response_model=None,
+        response_id=None,
+        request_id=None,
+        processing_ms=None,
+        openai_version=None,
+        organization=None,
+        project=None,
+        ratelimit_limit_requests=None,
+        ratelimit_remaining_requests=None,
+        ratelimit_reset_requests_s=None,
+        ratelimit_limit_tokens=None,
+        ratelimit_remaining_tokens=None,
+        ratelimit_reset_tokens_s=None,
+        input_tokens=None,
+        output_tokens=None,
+        total_tokens=None,
+        cached_input_tokens=None,
+        reasoning_tokens=None,
+        duration_ms=_safe(lambda: exchange.duration_ns / 1e6, 0.0),
+        ttfb_ms=None,
+        ttft_ms=None,
+        finish_reasons=None,
+        error_type=_safe(lambda: exchange.error_type, None),
+        error_message=_safe(lambda: redact_text(exchange.error_message or "") or None, None),
+        error_code=None,
+        retry_attempt=None,
+        cost_usd=None,
+        tags=_safe(lambda: dict(exchange.tags), {}),
+        usage_details={},
+        retry_after_s=None,
+        api_key_fingerprint=None,
+        response_content_type=None,
+        request_bytes=None,
+        response_bytes=_safe(lambda: int(exchange.response_bytes), 0),
+        parse_error=parse_error,
+        request_headers={},
+        response_headers={},
+        request_body=None,
+        response_body=None,
+        response_truncated=_safe(lambda: bool(exchange.response_truncated), False),
+    )
+
+
+def _safe(compute: Callable[[], _T], default: _T) -> _T:
+    try:
+        return compute()
+    except Exception:  # the fallback path takes whatever still works
+        return default

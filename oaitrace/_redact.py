@@ -1,0 +1,192 @@
+"""Secrets out of headers, URLs and bodies before anything is stored.
+
+Everything here runs on the writer thread for every record, so the common
+case (no secret present) is kept to a few substring checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Final
+from urllib.parse import unquote_plus
+
+__all__ = [
+    "REDACTED",
+    "api_key_fingerprint",
+    "redact_headers",
+    "redact_text",
+    "redact_url",
+]
+
+REDACTED: Final = "[redacted]"
+
+_SENSITIVE_HEADERS: Final = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "api-key",
+        "x-api-key",
+        "openai-api-key",
+        "x-goog-api-key",
+        "ocp-apim-subscription-key",
+        "cookie",
+        "set-cookie",
+    }
+)
+
+_SENSITIVE_QUERY_PARAMS: Final = frozenset(
+    {
+        "api-key",
+        "api_key",
+        "apikey",
+        "key",
+        "token",
+        "access_token",
+        "id_token",
+        "refresh_token",
+        "client_secret",
+        "secret",
+        "password",
+        "sig",
+        "signature",
+        "x-api-key",
+    }
+)
+
+# Key-shaped strings: OpenAI secret keys (sk-, sk-proj-, sk-admin-,
+# sk-svcacct-), browser session keys (sess-), Realtime ephemeral keys (ek_)
+# and bearer tokens. The look-behind keeps "task-..." or "disk-..." words whole.
+_SECRET_PATTERN: Final = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:sk-[A-Za-z0-9_-]{20,}|sess-[A-Za-z0-9]{20,}|ek_[A-Za-z0-9_-]{20,})"
+    # A token may contain dots (JWTs) but a sentence's full stop is not part of it.
+    r"|(?i:\bbearer\s+)[A-Za-z0-9._~+/=-]{7,}[A-Za-z0-9_~+/=-]"
+)
+# redact_text skips the regex when none of "sk-", "sess-", "ek_", "earer" or
+# "EARER" occurs: the last two cover Bearer, bearer and BEARER without
+# lower-casing the text.
+
+_KEY_PREFIXES: Final = ("sk-proj-", "sk-admin-", "sk-svcacct-", "sk-", "sess-", "ek_")
+# Below this length the last four characters are too large a share of the key.
+_MIN_KEY_LENGTH_FOR_SUFFIX: Final = 16
+
+
+def redact_headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Headers as a dict with lower-case names, secret values replaced.
+
+    Repeated headers are joined with ", " as HTTP allows; `set-cookie` is
+    redacted anyway, so its joining quirks do not matter.
+    """
+    headers: dict[str, str] = {}
+    known_name = _LOWER_NAMES.get
+    for raw_name, raw_value in raw:
+        name = known_name(raw_name) or _lower_name(raw_name)
+        value = raw_value.decode("latin-1")
+        previous = headers.get(name)
+        headers[name] = value if previous is None else f"{previous}, {value}"
+    for name in _SENSITIVE_HEADERS.intersection(headers):
+        headers[name] = REDACTED
+    return headers
+
+
+# Header names repeat on every request: decode and lower-case each once. The
+# bound keeps a client that invents names per request from growing it forever.
+_LOWER_NAMES: Final[dict[bytes, str]] = {}
+_LOWER_NAMES_MAX: Final = 4096
+
+
+def _lower_name(raw_name: bytes) -> str:
+    name = raw_name.decode("latin-1").lower()
+    if len(_LOWER_NAMES) < _LOWER_NAMES_MAX:
+        _LOWER_NAMES[raw_name] = name
+    return name
+
+
+def _raw_api_key(raw: Sequence[tuple[bytes, bytes]]) -> str | None:
+    for raw_name, raw_value in raw:
+        name = raw_name.lower()
+        if name == b"authorization":
+            scheme, _, credentials = raw_value.decode("latin-1").strip().partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                return credentials.strip()
+        elif name in (b"api-key", b"x-api-key"):
+            key = raw_value.decode("latin-1").strip()
+            if key:
+                return key
+    return None
+
+
+def api_key_fingerprint(raw: Sequence[tuple[bytes, bytes]]) -> str | None:
+    """A short, stable label of the API key used, e.g. ``sk-proj-...AbCd#1a2b3c4d``.
+
+    It keeps the key's public prefix, at most its last four characters (none
+    for short keys) and 32 bits of its SHA-256: enough to tell keys apart in
+    reports, far too little to rebuild one.
+    """
+    key = _raw_api_key(raw)
+    return None if key is None else _fingerprint(key)
+
+
+# One process uses a handful of keys; hashing each once keeps SHA-256 off the hot path.
+@lru_cache(maxsize=64)
+def _fingerprint(key: str) -> str:
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    prefix = next((p for p in _KEY_PREFIXES if key.startswith(p)), "")
+    if len(key) < _MIN_KEY_LENGTH_FOR_SUFFIX:
+        return f"{prefix}...#{digest}"
+    return f"{prefix}...{key[-4:]}#{digest}"
+
+
+def _redact_query(query: str) -> str:
+    parts = query.split("&")
+    for index, part in enumerate(parts):
+        name = part.partition("=")[0]
+        # Names are compared decoded so that "api%2Dkey" cannot slip through.
+        if _unquote(name).lower() in _SENSITIVE_QUERY_PARAMS:
+            parts[index] = f"{name}={REDACTED}"
+    return "&".join(parts)
+
+
+def _unquote(text: str) -> str:
+    if "%" not in text and "+" not in text:
+        return text
+    return unquote_plus(text)
+
+
+def redact_url(url: str) -> str:
+    """The URL without user info and with secret query parameters replaced."""
+    if "?" not in url and "@" not in url:
+        return url
+    base, question_mark, rest = url.partition("?")
+    query, hash_sign, fragment = rest.partition("#")
+    scheme, separator, after_scheme = base.partition("://")
+    if separator:
+        authority, slash, path = after_scheme.partition("/")
+        if "@" in authority:
+            authority = authority.rpartition("@")[2]
+        base = f"{scheme}://{authority}{slash}{path}"
+    if question_mark:
+        return f"{base}?{_redact_query(query)}{hash_sign}{fragment}"
+    return base
+
+
+def redact_text(text: str) -> str:
+    """The text with API keys, session keys and bearer tokens replaced.
+
+    Applied to whole bodies, so the regex runs only when a marker occurs.
+    """
+    # Spelled out rather than any(...) over _SECRET_MARKERS: this runs on every body.
+    if not (
+        "sk-" in text or "sess-" in text or "ek_" in text or "earer" in text or "EARER" in text
+    ):
+        return text
+    return _SECRET_PATTERN.sub(_replace_secret, text)
+
+
+def _replace_secret(match: re.Match[str]) -> str:
+    found = match.group(0)
+    if found[:1] in "bB":
+        return f"{found.split(None, 1)[0]} {REDACTED}"
+    return REDACTED

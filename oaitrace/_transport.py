@@ -1,0 +1,364 @@
+"""The request path shared by the httpx and httpx2 transports.
+
+Everything here runs inside the application's request, so it does as little
+as possible: timestamps, references, the raw chunks as they pass. Parsing,
+pricing and storage happen later on the recorder's writer thread.
+
+httpx and httpx2 have the same transport interface but distinct classes, and
+`Response.iter_raw` insists that a response stream is an instance of the
+library's own `SyncByteStream` / `AsyncByteStream`. So the behaviour lives
+here in mixins, and `oaitrace.httpx` / `oaitrace.httpx2` combine each mixin
+with the library's base class in a line or two.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from contextlib import suppress
+from time import perf_counter_ns, time_ns
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
+
+from ._exchange import Exchange
+from ._tags import current_tags
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+__all__ = [
+    "AsyncRecordingCore",
+    "AsyncTeeStreamCore",
+    "Capture",
+    "SyncRecordingCore",
+    "SyncTeeStreamCore",
+]
+
+
+# Bytes kept from the end of a body that outgrew the capture cap.
+TAIL_LIMIT: Final = 64 * 1024
+
+
+class ExchangeSink(Protocol):
+    """What the request path needs from a Recorder."""
+
+    @property
+    def capture_limit(self) -> int: ...
+
+    def emit(self, exchange: Exchange) -> None: ...
+
+    def report_internal_error(self, error: BaseException) -> None: ...
+
+
+class Capture:
+    """The mutable state of one HTTP attempt while its response streams.
+
+    It becomes a frozen `Exchange` exactly once, in `finish()`, whichever way
+    the stream ends: read to the end, closed early, cut by an error, or
+    garbage-collected unread.
+    """
+
+    __slots__ = (
+        "_captured_bytes",
+        "_chunk_arrival_ns",
+        "_chunks",
+        "_finished",
+        "_headers_ns",
+        "_method",
+        "_request_body",
+        "_request_headers",
+        "_response_bytes",
+        "_response_headers",
+        "_sink",
+        "_start_ns",
+        "_started_at_ns",
+        "_status_code",
+        "_tags",
+        "_tail",
+        "_tail_bytes",
+        "_truncated",
+        "_url",
+    )
+
+    def __init__(
+        self,
+        sink: ExchangeSink,
+        request: Any,
+        started_at_ns: int,
+        start_ns: int,
+        tags: Mapping[str, str],
+    ) -> None:
+        self._sink = sink
+        self._started_at_ns = started_at_ns
+        self._start_ns = start_ns
+        self._tags = tags
+        self._method: str = request.method
+        self._url = str(request.url)
+        self._request_headers: list[tuple[bytes, bytes]] = request.headers.raw
+        self._request_body = _request_body(request)
+        self._status_code: int | None = None
+        self._response_headers: list[tuple[bytes, bytes]] = []
+        self._headers_ns: int | None = None
+        self._chunks: list[bytes] = []
+        self._chunk_arrival_ns: list[int] = []
+        self._captured_bytes = 0
+        self._response_bytes = 0
+        self._truncated = False
+        self._tail: deque[bytes] | None = None
+        self._tail_bytes = 0
+        self._finished = False
+
+    def on_response(self, response: Any) -> None:
+        """Note the status and headers the moment the response head arrived."""
+        self._headers_ns = perf_counter_ns() - self._start_ns
+        self._status_code = response.status_code
+        self._response_headers = response.headers.raw
+
+    def on_chunk(self, chunk: bytes) -> None:
+        """Keep a raw chunk and its arrival time, up to the capture limit."""
+        size = len(chunk)
+        self._response_bytes += size
+        room = self._sink.capture_limit - self._captured_bytes
+        if size <= room:
+            self._chunks.append(chunk)
+            self._chunk_arrival_ns.append(perf_counter_ns() - self._start_ns)
+            self._captured_bytes += size
+        else:
+            # Past the cap only the byte count and a short tail grow, so a
+            # 100 MB download costs at most the cap in memory.
+            if room > 0:
+                self._chunks.append(chunk[:room])
+                self._chunk_arrival_ns.append(perf_counter_ns() - self._start_ns)
+                self._captured_bytes += room
+                chunk = chunk[room:]
+            self._truncated = True
+            self._keep_tail(chunk)
+
+    def _keep_tail(self, chunk: bytes) -> None:
+        tail = self._tail
+        if tail is None:
+            tail = self._tail = deque()
+        tail.append(chunk)
+        self._tail_bytes += len(chunk)
+        while self._tail_bytes - len(tail[0]) >= TAIL_LIMIT:
+            self._tail_bytes -= len(tail.popleft())
+
+    def finish(self, *, complete: bool, error: BaseException | None = None) -> None:
+        """Freeze what was seen into an Exchange and hand it to the recorder, once."""
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            self._sink.emit(
+                Exchange(
+                    started_at_ns=self._started_at_ns,
+                    method=self._method,
+                    url=self._url,
+                    request_headers=self._request_headers,
+                    request_body=self._request_body,
+                    status_code=self._status_code,
+                    response_headers=self._response_headers,
+                    response_chunks=self._chunks,
+                    chunk_arrival_ns=self._chunk_arrival_ns,
+                    response_bytes=self._response_bytes,
+                    response_truncated=self._truncated,
+                    complete=complete,
+                    headers_ns=self._headers_ns,
+                    duration_ns=perf_counter_ns() - self._start_ns,
+                    error_type=None if error is None else type(error).__name__,
+                    error_message=None if error is None else str(error),
+                    tags=self._tags,
+                    response_tail=b"" if self._tail is None else b"".join(self._tail)[-TAIL_LIMIT:],
+                )
+            )
+        except Exception as exc:
+            self._sink.report_internal_error(exc)
+
+
+def _request_body(request: Any) -> bytes | None:
+    """The request body if it is already in memory; None for streamed bodies.
+
+    A multipart upload is a stream the client reads once while sending;
+    touching it here would consume the caller's file, so it is left alone.
+    """
+    try:
+        content: bytes = request.content
+    except Exception:
+        return None
+    return content
+
+
+def _start_capture(sink: ExchangeSink, request: Any) -> Capture | None:
+    try:
+        return Capture(sink, request, time_ns(), perf_counter_ns(), current_tags())
+    except Exception as exc:
+        sink.report_internal_error(exc)
+        return None
+
+
+def _record_failure(sink: ExchangeSink, capture: Capture | None, error: BaseException) -> None:
+    """A request that got no response (timeout, refused connection) is an attempt too."""
+    if capture is not None:
+        capture.finish(complete=False, error=error)
+
+
+class SyncTeeStreamCore:
+    """Passes the response body through chunk by chunk, keeping a copy.
+
+    Subclassed together with the HTTP library's `SyncByteStream`.
+    """
+
+    __slots__ = ("_capture", "_inner")
+
+    def __init__(self, inner: Any, capture: Capture) -> None:
+        self._inner = inner
+        self._capture = capture
+
+    def __iter__(self) -> Iterator[bytes]:
+        capture = self._capture
+        try:
+            for chunk in self._inner:
+                capture.on_chunk(chunk)
+                yield chunk
+        except GeneratorExit:
+            # The caller stopped iterating: an early close, not a failure.
+            capture.finish(complete=False)
+            raise
+        except BaseException as error:
+            capture.finish(complete=False, error=error)
+            raise
+        capture.finish(complete=True)
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            self._capture.finish(complete=False)
+
+    def __del__(self) -> None:
+        # A response that was never read nor closed is still an attempt.
+        with suppress(Exception):  # nothing may escape a finalizer
+            self._capture.finish(complete=False)
+
+
+class AsyncTeeStreamCore:
+    """The async twin of `SyncTeeStreamCore`."""
+
+    __slots__ = ("_capture", "_inner")
+
+    def __init__(self, inner: Any, capture: Capture) -> None:
+        self._inner = inner
+        self._capture = capture
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        capture = self._capture
+        try:
+            async for chunk in self._inner:
+                capture.on_chunk(chunk)
+                yield chunk
+        except GeneratorExit:
+            capture.finish(complete=False)
+            raise
+        except BaseException as error:
+            # Includes asyncio.CancelledError: a task cancelled mid-stream.
+            capture.finish(complete=False, error=error)
+            raise
+        capture.finish(complete=True)
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            self._capture.finish(complete=False)
+
+    def __del__(self) -> None:
+        with suppress(Exception):  # nothing may escape a finalizer
+            self._capture.finish(complete=False)
+
+
+def _attach(
+    sink: ExchangeSink,
+    capture: Capture | None,
+    response: Any,
+    tee_class: type[SyncTeeStreamCore] | type[AsyncTeeStreamCore],
+    byte_stream_class: type,
+) -> None:
+    """Start watching the response body; never raises."""
+    if capture is None:
+        return
+    try:
+        capture.on_response(response)
+        stream = response.stream
+        if isinstance(stream, byte_stream_class):
+            # A body already in memory (mock transports, cached responses)
+            # is never iterated by the client, so take it now.
+            for chunk in cast("Iterable[bytes]", stream):
+                capture.on_chunk(chunk)
+            capture.finish(complete=True)
+        else:
+            response.stream = tee_class(stream, capture)
+    except Exception as exc:
+        sink.report_internal_error(exc)
+
+
+class SyncRecordingCore:
+    """`handle_request` for a recording transport; see `oaitrace.httpx2.RecordingTransport`."""
+
+    __slots__ = ("_byte_stream_class", "_recorder", "_tee_class", "_transport")
+
+    def __init__(
+        self,
+        *,
+        recorder: ExchangeSink,
+        transport: Any,
+        tee_class: type[SyncTeeStreamCore],
+        byte_stream_class: type,
+    ) -> None:
+        self._recorder = recorder
+        self._transport = transport
+        self._tee_class = tee_class
+        self._byte_stream_class = byte_stream_class
+
+    def handle_request(self, request: Any) -> Any:
+        capture = _start_capture(self._recorder, request)
+        try:
+            response = self._transport.handle_request(request)
+        except BaseException as error:
+            _record_failure(self._recorder, capture, error)
+            raise
+        _attach(self._recorder, capture, response, self._tee_class, self._byte_stream_class)
+        return response
+
+    def close(self) -> None:
+        self._transport.close()
+
+
+class AsyncRecordingCore:
+    """`handle_async_request` for a recording transport."""
+
+    __slots__ = ("_byte_stream_class", "_recorder", "_tee_class", "_transport")
+
+    def __init__(
+        self,
+        *,
+        recorder: ExchangeSink,
+        transport: Any,
+        tee_class: type[AsyncTeeStreamCore],
+        byte_stream_class: type,
+    ) -> None:
+        self._recorder = recorder
+        self._transport = transport
+        self._tee_class = tee_class
+        self._byte_stream_class = byte_stream_class
+
+    async def handle_async_request(self, request: Any) -> Any:
+        capture = _start_capture(self._recorder, request)
+        try:
+            response = await self._transport.handle_async_request(request)
+        except BaseException as error:
+            _record_failure(self._recorder, capture, error)
+            raise
+        _attach(self._recorder, capture, response, self._tee_class, self._byte_stream_class)
+        return response
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()

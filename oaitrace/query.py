@@ -1,0 +1,387 @@
+"""Read what oaitrace recorded: one request, a filtered list, and the full detail.
+
+Example:
+    >>> from oaitrace.query import Query
+    >>> with Query("oaitrace.db") as q:  # doctest: +SKIP
+    ...     for record in q.requests(model="gpt-4o-mini", error=True, limit=10):
+    ...         print(record.started_at, record.status_code, record.error_message)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, Select, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from oaitrace.exceptions import DatabaseError, QueryError
+from oaitrace.storage._engine import create_engine, resolve_database_url
+from oaitrace.storage._models import BodyRow, RequestRow
+
+__all__ = ["Query", "RequestDetail", "RequestRecord"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One HTTP attempt to the API, as recorded. A retry is a separate record.
+
+    A value the exchange did not carry is None, never a made-up default: a
+    response without usage has `input_tokens=None`, not 0.
+
+    Attributes:
+        id: oaitrace's own id, 32 hex digits, ordered by time.
+        started_at: when the request was sent, an aware UTC datetime.
+        method: HTTP method, such as "POST".
+        url: the full URL, with secrets removed.
+        host: the server, such as "api.openai.com".
+        path: the URL path, such as "/v1/files/file-abc".
+        endpoint: the path as a template, such as "/v1/files/{id}".
+        operation: what was asked: "chat", "embeddings", "files.create" ...
+        stream: True when the response was a server-sent event stream.
+        status_code: the HTTP status; None when no response arrived.
+        complete: True when the response was read to its end.
+        request_model: the model the request asked for.
+        response_model: the model the response says answered (often dated).
+        response_id: the id of the response object, such as "chatcmpl-...".
+        request_id: the server's `x-request-id`, what OpenAI support asks for.
+        processing_ms: server time from `openai-processing-ms`.
+        openai_version: the `openai-version` header.
+        organization: the `openai-organization` header.
+        project: the `openai-project` header.
+        ratelimit_limit_requests: requests allowed per window.
+        ratelimit_remaining_requests: requests left in the window.
+        ratelimit_reset_requests_s: seconds until the request limit resets.
+        ratelimit_limit_tokens: tokens allowed per window.
+        ratelimit_remaining_tokens: tokens left in the window.
+        ratelimit_reset_tokens_s: seconds until the token limit resets.
+        input_tokens: prompt/input tokens the API reported.
+        output_tokens: completion/output tokens the API reported.
+        total_tokens: total tokens the API reported.
+        cached_input_tokens: input tokens served from the prompt cache.
+        reasoning_tokens: output tokens spent on reasoning.
+        duration_ms: from sending the request to the end of the response.
+        ttfb_ms: time to the response headers.
+        ttft_ms: time to the first content chunk of a stream.
+        finish_reasons: why each choice ended, such as ("stop",).
+        error_type: the API error type, or the exception that ended the attempt.
+        error_code: the API error code, such as "rate_limit_exceeded".
+        error_message: the API error message or the exception's message.
+        retry_attempt: the SDK's retry count (0 for the first attempt).
+        cost_usd: the price in US dollars; None when it is not known.
+        tags: the tags set with `oaitrace.tags(...)` around the request.
+    """
+
+    id: str
+    started_at: datetime.datetime
+    method: str
+    url: str
+    host: str
+    path: str
+    endpoint: str
+    operation: str
+    stream: bool
+    status_code: int | None
+    complete: bool
+    request_model: str | None
+    response_model: str | None
+    response_id: str | None
+    request_id: str | None
+    processing_ms: float | None
+    openai_version: str | None
+    organization: str | None
+    project: str | None
+    ratelimit_limit_requests: int | None
+    ratelimit_remaining_requests: int | None
+    ratelimit_reset_requests_s: float | None
+    ratelimit_limit_tokens: int | None
+    ratelimit_remaining_tokens: int | None
+    ratelimit_reset_tokens_s: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
+    cached_input_tokens: int | None
+    reasoning_tokens: int | None
+    duration_ms: float
+    ttfb_ms: float | None
+    ttft_ms: float | None
+    finish_reasons: tuple[str, ...] | None
+    error_type: str | None
+    error_code: str | None
+    error_message: str | None
+    retry_attempt: int | None
+    cost_usd: Decimal | None
+    tags: dict[str, str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestDetail:
+    """Everything stored about one attempt: the record plus headers, bodies and notes.
+
+    Attributes:
+        record: the queryable fields.
+        request_headers: request headers, lower-case names, secrets redacted.
+        response_headers: response headers, lower-case names.
+        request_body: the request body as text; None when not captured or binary.
+        response_body: the response body as text (decompressed); None likewise.
+        usage_details: other usage numbers, flattened to dotted keys.
+        retry_after_s: what `retry-after`/`retry-after-ms` asked for, in seconds.
+        api_key_fingerprint: a short fingerprint of the API key, never the key.
+        response_content_type: the response `content-type`.
+        request_bytes: size of the request body; None when unknown.
+        response_bytes: size of the response body as received.
+        parse_error: why the body could not be parsed, if it could not.
+        response_truncated: True when the body was longer than the capture cap.
+        extra: anything else the recorder kept.
+    """
+
+    record: RequestRecord
+    request_headers: dict[str, str]
+    response_headers: dict[str, str]
+    request_body: str | None
+    response_body: str | None
+    usage_details: dict[str, int | float]
+    retry_after_s: float | None
+    api_key_fingerprint: str | None
+    response_content_type: str | None
+    request_bytes: int | None
+    response_bytes: int
+    parse_error: str | None
+    response_truncated: bool
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+_REQUESTS = RequestRow.__table__
+_BODIES = BodyRow.__table__
+_RECORD_FIELDS = tuple(field.name for field in dataclasses.fields(RequestRecord))
+_RECORD_COLUMNS = tuple(_REQUESTS.c[name] for name in _RECORD_FIELDS)
+_DETAIL_REQUEST_FIELDS = (
+    "usage_details",
+    "retry_after_s",
+    "api_key_fingerprint",
+    "response_content_type",
+    "request_bytes",
+    "response_bytes",
+    "parse_error",
+    "response_truncated",
+)
+_DETAIL_BODY_FIELDS = (
+    "request_headers",
+    "response_headers",
+    "request_body",
+    "response_body",
+    "extra",
+)
+_FINISH_REASONS_INDEX = _RECORD_FIELDS.index("finish_reasons")
+_TAGS_INDEX = _RECORD_FIELDS.index("tags")
+_OWN_ID_PREFIX = re.compile(r"[0-9a-f]{1,31}")
+
+
+def _equals(name: str) -> Callable[[Any], ColumnElement[bool]]:
+    column = _REQUESTS.c[name]
+    return lambda value: column == value
+
+
+def _model_filter(value: Any) -> ColumnElement[bool]:
+    return or_(_REQUESTS.c.request_model == value, _REQUESTS.c.response_model == value)
+
+
+def _error_filter(value: Any) -> ColumnElement[bool]:
+    status = _REQUESTS.c.status_code
+    if value:
+        return or_(status >= 400, status.is_(None))
+    return status < 400
+
+
+# Filter name -> (accepted Python type, a description for errors, the condition).
+_FILTERS: Mapping[str, tuple[type, str, Callable[[Any], ColumnElement[bool]]]] = {
+    "model": (str, "a model name", _model_filter),
+    "status_code": (int, "an HTTP status code", _equals("status_code")),
+    "operation": (str, "an operation such as 'chat'", _equals("operation")),
+    "endpoint": (str, "an endpoint such as '/v1/chat/completions'", _equals("endpoint")),
+    "host": (str, "a host name", _equals("host")),
+    "request_id": (str, "an x-request-id", _equals("request_id")),
+    "response_id": (str, "a response id", _equals("response_id")),
+    "stream": (bool, "True or False", _equals("stream")),
+    "complete": (bool, "True or False", _equals("complete")),
+    "error": (bool, "True or False", _error_filter),
+}
+
+
+def _filter_condition(name: str, value: Any) -> ColumnElement[bool]:
+    try:
+        expected_type, description, condition = _FILTERS[name]
+    except KeyError:
+        accepted = ", ".join(sorted(_FILTERS))
+        msg = f"unknown filter {name!r}; filter by any of: {accepted}"
+        raise QueryError(msg) from None
+    # bool is an int in Python; a status code of True is a mistake.
+    if not isinstance(value, expected_type) or (expected_type is int and isinstance(value, bool)):
+        msg = f"filter {name!r} takes {description}, not {value!r}"
+        raise QueryError(msg)
+    return condition(value)
+
+
+def _as_utc(name: str, value: object) -> datetime.datetime:
+    if not isinstance(value, datetime.datetime):
+        msg = f"{name} must be a datetime, not {value!r}"
+        raise QueryError(msg)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=datetime.timezone.utc)
+    return value.astimezone(datetime.timezone.utc)
+
+
+def _record_from_row(row: Row[Any]) -> RequestRecord:
+    values = list(row[: len(_RECORD_FIELDS)])
+    finish_reasons = values[_FINISH_REASONS_INDEX]
+    if finish_reasons is not None:
+        values[_FINISH_REASONS_INDEX] = tuple(finish_reasons)
+    # Rows written outside oaitrace may lack tags; the contract is a dict.
+    values[_TAGS_INDEX] = dict(values[_TAGS_INDEX] or {})
+    return RequestRecord(*values)
+
+
+def _detail_from_row(row: Row[Any]) -> RequestDetail:
+    mapping = row._mapping
+    return RequestDetail(
+        record=_record_from_row(row),
+        request_headers=dict(mapping["request_headers"] or {}),
+        response_headers=dict(mapping["response_headers"] or {}),
+        request_body=mapping["request_body"],
+        response_body=mapping["response_body"],
+        usage_details=dict(mapping["usage_details"] or {}),
+        retry_after_s=mapping["retry_after_s"],
+        api_key_fingerprint=mapping["api_key_fingerprint"],
+        response_content_type=mapping["response_content_type"],
+        request_bytes=mapping["request_bytes"],
+        response_bytes=mapping["response_bytes"],
+        parse_error=mapping["parse_error"],
+        response_truncated=mapping["response_truncated"],
+        extra=dict(mapping["extra"] or {}),
+    )
+
+
+class Query:
+    """Read access to an oaitrace database. Never creates or changes one.
+
+    `database_url` is resolved like the recorder's: None means
+    `$OAITRACE_DATABASE_URL`, then `sqlite:///oaitrace.db`; a plain path
+    means a SQLite file.
+
+    Example:
+        >>> with Query("/tmp/traces.db") as q:  # doctest: +SKIP
+        ...     q.get("req_0123456789abcdef")
+    """
+
+    def __init__(self, database_url: str | None = None) -> None:
+        self._engine = create_engine(resolve_database_url(database_url), create=False)
+
+    def requests(
+        self,
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        limit: int = 100,
+        **filters: Any,
+    ) -> list[RequestRecord]:
+        """Recorded attempts, newest first, at most `limit` of them.
+
+        `since` is inclusive and `until` exclusive; naive datetimes are UTC.
+        Filters: `model` (request or response model), `status_code`,
+        `operation`, `endpoint`, `host`, `request_id`, `response_id`,
+        `stream`, `complete`, and `error` (True: status 400 or above, or no
+        response at all).
+
+        Example:
+            >>> q.requests(operation="chat", stream=True, limit=20)  # doctest: +SKIP
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            msg = f"limit must be a positive whole number, not {limit!r}"
+            raise QueryError(msg)
+        conditions = [_filter_condition(name, value) for name, value in filters.items()]
+        if since is not None:
+            conditions.append(_REQUESTS.c.started_at >= _as_utc("since", since))
+        if until is not None:
+            conditions.append(_REQUESTS.c.started_at < _as_utc("until", until))
+        statement = (
+            select(*_RECORD_COLUMNS)
+            .where(*conditions)
+            .order_by(_REQUESTS.c.started_at.desc(), _REQUESTS.c.id.desc())
+            .limit(limit)
+        )
+        return [_record_from_row(row) for row in self._fetch(statement)]
+
+    def get(self, request_id: str) -> RequestRecord | None:
+        """One attempt by its `x-request-id`, its oaitrace id, or an unambiguous id prefix.
+
+        Raises `QueryError` when a prefix matches more than one attempt.
+        """
+        row = self._find(select(*_RECORD_COLUMNS), request_id)
+        return None if row is None else _record_from_row(row)
+
+    def detail(self, request_id: str) -> RequestDetail | None:
+        """Everything stored about one attempt (headers, bodies ...), found like `get`."""
+        columns = (
+            *_RECORD_COLUMNS,
+            *(_REQUESTS.c[name] for name in _DETAIL_REQUEST_FIELDS),
+            *(_BODIES.c[name] for name in _DETAIL_BODY_FIELDS),
+        )
+        statement = select(*columns).select_from(
+            _REQUESTS.outerjoin(_BODIES, _BODIES.c.request_pk == _REQUESTS.c.id)
+        )
+        row = self._find(statement, request_id)
+        return None if row is None else _detail_from_row(row)
+
+    def close(self) -> None:
+        """Close the database connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Query:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _find(self, statement: Select[Any], key: str) -> Row[Any] | None:
+        key = key.strip()
+        if not key:
+            return None
+        columns = _REQUESTS.c
+        # Several attempts can share an x-request-id only if a server reuses
+        # them (mock servers do); the newest is the one people mean.
+        exact = statement.where(or_(columns.request_id == key, columns.id == key))
+        rows = self._fetch(exact.order_by(columns.started_at.desc()).limit(1))
+        if rows:
+            return rows[0]
+        prefix = key.lower()
+        if not _OWN_ID_PREFIX.fullmatch(prefix):
+            return None
+        # Ids are lower-case hex, so every id starting with the prefix sorts
+        # between it and the prefix followed by "g": a primary-key range scan.
+        by_prefix = statement.where(columns.id >= prefix, columns.id < prefix + "g")
+        rows = self._fetch(by_prefix.order_by(columns.id).limit(2))
+        if len(rows) > 1:
+            msg = f"{key!r} is the start of more than one request id; give more characters"
+            raise QueryError(msg)
+        return rows[0] if rows else None
+
+    def _fetch(self, statement: Select[Any]) -> list[Row[Any]]:
+        try:
+            with self._engine.connect() as connection:
+                return list(connection.execute(statement))
+        except SQLAlchemyError as exc:
+            url = self._engine.url.render_as_string(hide_password=True)
+            msg = (
+                f"cannot read {url}: {exc.__class__.__name__}: {exc.args[0] if exc.args else exc}; "
+                "if it is an oaitrace database, run `oaitrace db upgrade`"
+            )
+            raise DatabaseError(msg) from exc

@@ -1,0 +1,196 @@
+"""Database URLs and engines: the one place that knows SQLite from PostgreSQL.
+
+Every foreign error about a URL or a connection is translated here into the
+exceptions of `oaitrace.exceptions`, so callers see one clear message that
+says what to do.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError
+
+from oaitrace.exceptions import ConfigurationError, DatabaseError, MissingDependencyError
+
+__all__ = [
+    "DATABASE_URL_ENV",
+    "DEFAULT_DATABASE_URL",
+    "SQLITE_BEGIN_OPTION",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "SQLITE_CACHE_KIB",
+    "create_engine",
+    "resolve_database_url",
+    "sqlite_path",
+]
+
+DATABASE_URL_ENV = "OAITRACE_DATABASE_URL"
+DEFAULT_DATABASE_URL = "sqlite:///oaitrace.db"
+# Long enough that a writer waits out a concurrent migration or a report
+# holding the write lock, short enough that a wedged process is noticed.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Connection execution option naming the statement that opens a transaction on
+# SQLite; `BEGIN IMMEDIATE` takes the write lock up front (used by migrations).
+SQLITE_BEGIN_OPTION = "oaitrace_sqlite_begin"
+
+# Called for every JSON column of every stored row: the encoder's own method
+# skips json.dumps' per-call argument handling; non-ASCII text is kept as is
+# (smaller than \u escapes); records never contain cycles.
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":"))
+# More page cache than SQLite's 2 MiB default: request_id and response_id
+# arrive in random order, so their index inserts touch pages all over the index.
+SQLITE_CACHE_KIB = 16_384
+
+_URL_HELP = (
+    "use a path such as oaitrace.db, a URL such as sqlite:///path/to/oaitrace.db "
+    "or postgresql://user:password@host/dbname"
+)
+
+
+def resolve_database_url(url: str | None) -> str:
+    """The database URL to use, from an argument, the environment or the default.
+
+    `None` falls back to `$OAITRACE_DATABASE_URL`, then to `sqlite:///oaitrace.db`.
+    A plain filesystem path (`traces.db`, `/var/lib/app/traces.db`) means a
+    SQLite file. `postgresql://` URLs are pointed at the psycopg 3 driver.
+
+    Example:
+        >>> resolve_database_url("/tmp/traces.db")
+        'sqlite:////tmp/traces.db'
+    """
+    if url is None:
+        url = os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+    url = url.strip()
+    if not url:
+        msg = f"the database URL is empty; {_URL_HELP}"
+        raise ConfigurationError(msg)
+    if "://" not in url:
+        # A path, as given to the CLI's -d/--database.
+        url = "sqlite:///" + os.path.expanduser(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        msg = f"cannot parse database URL {url!r}; {_URL_HELP}"
+        raise ConfigurationError(msg) from exc
+    return _normalise_url(parsed).render_as_string(hide_password=False)
+
+
+def _normalise_url(url: URL) -> URL:
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if url.get_driver_name() not in ("pysqlite", ""):
+            msg = f"unsupported SQLite driver {url.drivername!r}; use sqlite:///path"
+            raise ConfigurationError(msg)
+        if url.host or url.username or url.password or url.port:
+            msg = (
+                f"a SQLite URL has no host or user: {url.render_as_string()!r}; "
+                "use sqlite:///relative/path.db or sqlite:////absolute/path.db"
+            )
+            raise ConfigurationError(msg)
+        return url
+    if backend in ("postgresql", "postgres"):
+        if url.drivername not in ("postgresql", "postgres", "postgresql+psycopg"):
+            msg = (
+                f"unsupported PostgreSQL driver {url.drivername!r}; oaitrace uses "
+                "psycopg 3: write postgresql://user:password@host/dbname"
+            )
+            raise ConfigurationError(msg)
+        try:
+            importlib.import_module("psycopg")
+        except ImportError as exc:
+            msg = "PostgreSQL needs psycopg 3: pip install 'oaitrace[postgres]'"
+            raise MissingDependencyError(msg) from exc
+        return url.set(drivername="postgresql+psycopg")
+    msg = f"unsupported database {url.drivername!r}; oaitrace stores to SQLite or PostgreSQL: "
+    msg += _URL_HELP
+    raise ConfigurationError(msg)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL; None for PostgreSQL and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def create_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for a resolved URL, with the SQLite settings oaitrace relies on.
+
+    With `create=False` a missing SQLite file is an error instead of being
+    created, so reading never leaves an empty database behind.
+    """
+    path = sqlite_path(url)
+    if path is not None:
+        _prepare_sqlite_file(path, create=create)
+    try:
+        engine = sqlalchemy.create_engine(url, json_serializer=_JSON_ENCODER.encode)
+    except ArgumentError as exc:
+        msg = f"cannot use database URL {url!r}: {exc}; {_URL_HELP}"
+        raise ConfigurationError(msg) from exc
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _prepare_sqlite_file(path: Path, *, create: bool) -> None:
+    if path.exists():
+        return
+    if not create:
+        msg = f"no database at {path}; run your app with oaitrace or `oaitrace demo` first"
+        raise DatabaseError(msg)
+    if not path.parent.is_dir():
+        msg = (
+            f"cannot create database {path}: directory {path.parent} does not exist; "
+            "create it first"
+        )
+        raise DatabaseError(msg)
+    # Prompts and answers are private: the file is made owner-only before
+    # SQLite opens it (SQLite gives the -wal and -shm files the same mode).
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    except OSError as exc:
+        msg = f"cannot create database {path}: {exc.strerror}"
+        raise DatabaseError(msg) from exc
+    os.close(descriptor)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    event.listen(engine, "connect", _on_sqlite_connect)
+    event.listen(engine, "begin", _on_sqlite_begin)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _connection_record: Any) -> None:
+    # sqlite3's legacy transaction control neither begins a transaction before
+    # DDL nor lets us choose BEGIN IMMEDIATE; SQLAlchemy emits BEGIN instead
+    # (see `_on_sqlite_begin`), which also makes migrations atomic.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        # The busy timeout first: switching a new file to WAL needs an
+        # exclusive lock, and another process may be opening it right now.
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # WAL lets reports read while the writer writes; NORMAL is durable
+        # across application crashes in WAL mode and much faster than FULL.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(connection: Connection) -> None:
+    begin = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "BEGIN")
+    connection.exec_driver_sql(begin)

@@ -1,0 +1,181 @@
+"""The tables: `requests`, one narrow row per HTTP attempt, and `bodies` beside it.
+
+Headers and bodies live in their own table so that reports, which scan many
+`requests` rows, never read the large text. Column names are the attribute
+names of `Record`, so converting one into a row is a plain attribute copy.
+
+A change here needs a new Alembic revision in `migrations/versions/`; the
+migration tests compare the migrated schema with these models.
+"""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
+
+__all__ = ["COST_SCALE", "Base", "BodyRow", "JsonType", "RequestRow", "UtcDateTime"]
+
+# Prices per token are fractions of a cent; ten decimal places keep a single
+# token of the cheapest model exact. Eight integer digits is far beyond any
+# single request.
+COST_SCALE = 10
+
+# Explicit names keep Alembic revisions stable across databases.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# JSONB on PostgreSQL so reports can index and query tags; a Python None is
+# stored as SQL NULL (not the JSON text 'null') so "absent" stays NULL.
+JsonType: TypeEngine[Any] = JSON(none_as_null=True).with_variant(
+    JSONB(none_as_null=True), "postgresql"
+)
+
+
+class UtcDateTime(TypeDecorator[datetime.datetime]):
+    """A timestamp that is always an aware UTC `datetime` in Python.
+
+    PostgreSQL stores `timestamptz`; SQLite has no time zones, so the value is
+    stored as naive UTC text (fixed width, so it sorts correctly) and made
+    aware again on the way out. A naive value going in is taken as UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: datetime.datetime | None, dialect: Dialect
+    ) -> datetime.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        else:
+            value = value.astimezone(datetime.timezone.utc)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(
+        self, value: datetime.datetime | None, dialect: Dialect
+    ) -> datetime.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=datetime.timezone.utc)
+        return value.astimezone(datetime.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base holding the metadata Alembic migrates to."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class RequestRow(Base):
+    """One HTTP attempt: the `RequestRecord` columns plus small stored-alongside facts."""
+
+    __tablename__ = "requests"
+
+    # --- the RequestRecord contract, in its order ---
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    started_at: Mapped[datetime.datetime] = mapped_column(UtcDateTime())
+    method: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(Text)
+    host: Mapped[str] = mapped_column(String)
+    path: Mapped[str] = mapped_column(Text)
+    endpoint: Mapped[str] = mapped_column(String)
+    operation: Mapped[str] = mapped_column(String)
+    stream: Mapped[bool] = mapped_column(Boolean)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    complete: Mapped[bool] = mapped_column(Boolean)
+    request_model: Mapped[str | None] = mapped_column(String)
+    response_model: Mapped[str | None] = mapped_column(String)
+    response_id: Mapped[str | None] = mapped_column(String)
+    request_id: Mapped[str | None] = mapped_column(String)
+    processing_ms: Mapped[float | None] = mapped_column(Float)
+    openai_version: Mapped[str | None] = mapped_column(String)
+    organization: Mapped[str | None] = mapped_column(String)
+    project: Mapped[str | None] = mapped_column(String)
+    ratelimit_limit_requests: Mapped[int | None] = mapped_column(BigInteger)
+    ratelimit_remaining_requests: Mapped[int | None] = mapped_column(BigInteger)
+    ratelimit_reset_requests_s: Mapped[float | None] = mapped_column(Float)
+    ratelimit_limit_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    ratelimit_remaining_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    ratelimit_reset_tokens_s: Mapped[float | None] = mapped_column(Float)
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    total_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cached_input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    reasoning_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    ttfb_ms: Mapped[float | None] = mapped_column(Float)
+    ttft_ms: Mapped[float | None] = mapped_column(Float)
+    finish_reasons: Mapped[list[str] | None] = mapped_column(JsonType)
+    error_type: Mapped[str | None] = mapped_column(String)
+    error_code: Mapped[str | None] = mapped_column(String)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    retry_attempt: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(18, COST_SCALE))
+    tags: Mapped[dict[str, str]] = mapped_column(JsonType)
+    # --- stored alongside ---
+    usage_details: Mapped[dict[str, int | float]] = mapped_column(JsonType)
+    retry_after_s: Mapped[float | None] = mapped_column(Float)
+    api_key_fingerprint: Mapped[str | None] = mapped_column(String)
+    response_content_type: Mapped[str | None] = mapped_column(String)
+    request_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    response_bytes: Mapped[int] = mapped_column(BigInteger)
+    parse_error: Mapped[str | None] = mapped_column(Text)
+    response_truncated: Mapped[bool] = mapped_column(Boolean)
+
+    # Every index slows the writer down, so only what reports filter and
+    # group on: time ranges, one request by id, and (thing, time) pairs.
+    __table_args__ = (
+        Index(None, "started_at"),
+        Index(None, "request_id"),
+        Index(None, "response_id"),
+        Index(None, "request_model", "started_at"),
+        Index(None, "response_model", "started_at"),
+        Index(None, "status_code", "started_at"),
+        Index(None, "endpoint", "started_at"),
+    )
+
+
+class BodyRow(Base):
+    """Headers and bodies of one attempt, redacted; read only for `oaitrace show`."""
+
+    __tablename__ = "bodies"
+
+    request_pk: Mapped[str] = mapped_column(
+        String(32), ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    request_headers: Mapped[dict[str, str]] = mapped_column(JsonType)
+    response_headers: Mapped[dict[str, str]] = mapped_column(JsonType)
+    request_body: Mapped[str | None] = mapped_column(Text)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(JsonType)
