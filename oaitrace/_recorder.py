@@ -304,7 +304,10 @@ class Recorder:
         # the child starts empty with its own writer and its own connections.
         if self._closed:
             return
-        self._store = None
+        store, self._store = self._store, None
+        if store is not None:
+            with suppress(Exception):  # the child must start whatever happens
+                store.abandon_after_fork()
         self._start_writer()
 
 

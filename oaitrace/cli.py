@@ -153,9 +153,17 @@ def _json_option(function: _F) -> _F:
     )
 
 
+# Tables have many columns; when output is not a terminal (a pipe, a CI
+# log) rich would squeeze them into 80 columns until they are unreadable.
+_PIPE_WIDTH = 200
+
+
 def _console() -> Console:
     # Created per command so output goes to whatever sys.stdout is now (CliRunner swaps it).
-    return Console(highlight=False, soft_wrap=False)
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console.width = _PIPE_WIDTH
+    return console
 
 
 def _display_url(database_url: str) -> str:

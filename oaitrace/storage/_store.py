@@ -172,6 +172,14 @@ class Store:
         """Close every pooled connection. The Store can be used again afterwards."""
         self._engine.dispose()
 
+    def abandon_after_fork(self) -> None:
+        """Forget the connections inherited from the parent process without closing them.
+
+        Closing them in a forked child would end the parent's sessions (a
+        PostgreSQL socket is shared); SQLAlchemy's advice is to drop them.
+        """
+        self._engine.dispose(close=False)
+
     def __enter__(self) -> Store:
         return self
 

@@ -1,0 +1,139 @@
+"""The Recorder: bounded queue, writer, flush, exit, fork; failures kept from the caller."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+import oaitrace
+from oaitrace.query import Query
+from tests.corpus import build_exchange
+
+CHAT_BODY = (
+    b'{"id":"chatcmpl-1","model":"gpt-4o","choices":[{"finish_reason":"stop"}],'
+    b'"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}'
+)
+
+
+def chat_exchange(request_id: str = "req_1") -> object:
+    return build_exchange(
+        response_headers=[("content-type", "application/json"), ("x-request-id", request_id)],
+        chunks=[CHAT_BODY],
+        request_body=b'{"model":"gpt-4o"}',
+    )
+
+
+def count_rows(database: Path) -> int:
+    with Query(str(database)) as query:
+        return len(query.requests(limit=100_000))
+
+
+class TestFlush:
+    def test_flush_stores_everything_emitted_before_it(self, tmp_path: Path) -> None:
+        """After flush() returns True every emitted exchange is in the database."""
+        database = tmp_path / "t.db"
+        with oaitrace.Recorder(str(database), flush_interval=60) as recorder:
+            for index in range(1200):
+                recorder.emit(chat_exchange(f"req_{index}"))  # type: ignore[arg-type]
+            assert recorder.flush(timeout=30) is True
+            assert 1200 == count_rows(database)
+            assert (1200, 0, 0) == (
+                recorder.stored_count,
+                recorder.dropped_count,
+                recorder.lost_count,
+            )
+
+    def test_close_is_idempotent_and_drops_later_exchanges(self, tmp_path: Path) -> None:
+        """A closed recorder counts what it is still given as dropped, without raising."""
+        recorder = oaitrace.Recorder(str(tmp_path / "t.db"))
+        recorder.emit(chat_exchange())  # type: ignore[arg-type]
+        assert recorder.close() is True
+        assert recorder.close() is True
+        recorder.emit(chat_exchange())  # type: ignore[arg-type]
+        assert (1, 1) == (recorder.stored_count, recorder.dropped_count)
+
+
+class TestBoundedQueue:
+    def test_full_queue_drops_and_counts_instead_of_blocking(self, tmp_path: Path) -> None:
+        """Past max_queue_size emit() returns at once and the drop is counted and logged."""
+        recorder = oaitrace.Recorder(
+            str(tmp_path / "t.db"), max_queue_size=10, batch_size=1000, flush_interval=60
+        )
+        try:
+            with capture_logs() as logs:
+                for _ in range(25):
+                    recorder.emit(chat_exchange())  # type: ignore[arg-type]
+            assert 15 == recorder.dropped_count
+            assert ["oaitrace.queue_full"] == [entry["event"] for entry in logs]
+            assert recorder.flush(timeout=30)
+            assert 10 == recorder.stored_count
+        finally:
+            recorder.close()
+
+
+class TestDatabaseFailure:
+    def test_unwritable_database_is_counted_as_lost_not_raised(self, tmp_path: Path) -> None:
+        """When the database cannot be opened, flush() says so and the loss is counted, logged."""
+        missing_parent = tmp_path / "no" / "such" / "dir" / "t.db"
+        recorder = oaitrace.Recorder(f"sqlite:///{missing_parent}")
+        try:
+            with capture_logs() as logs:
+                recorder.emit(chat_exchange())  # type: ignore[arg-type]
+                assert recorder.flush(timeout=30) is False
+            assert (0, 1) == (recorder.stored_count, recorder.lost_count)
+            events = {entry["event"] for entry in logs}
+            assert {"oaitrace.database_error", "oaitrace.records_lost"} <= events
+        finally:
+            recorder.close()
+
+
+class TestProcessLifecycle:
+    def test_interpreter_exit_flushes(self, tmp_path: Path) -> None:
+        """A process that exits without flush() or close() still stores what it recorded."""
+        database = tmp_path / "exit.db"
+        script = textwrap.dedent(
+            f"""
+            import oaitrace
+            from tests.test_recorder import chat_exchange
+            recorder = oaitrace.Recorder({str(database)!r}, flush_interval=60)
+            for index in range(50):
+                recorder.emit(chat_exchange(f"req_{{index}}"))
+            """
+        )
+        root = Path(__file__).resolve().parents[1]
+        subprocess.run([sys.executable, "-c", script], check=True, cwd=root, timeout=120)
+        assert 50 == count_rows(database)
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
+    def test_fork_child_writes_its_own_and_nothing_twice(self, tmp_path: Path) -> None:
+        """After fork the child gets a fresh writer; the parent's queued records are stored once."""
+        database = tmp_path / "fork.db"
+        recorder = oaitrace.Recorder(str(database), flush_interval=60, batch_size=10_000)
+        try:
+            for index in range(30):
+                recorder.emit(chat_exchange(f"parent_{index}"))  # type: ignore[arg-type]
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                status = 0
+                try:
+                    for index in range(20):
+                        recorder.emit(chat_exchange(f"child_{index}"))  # type: ignore[arg-type]
+                    status = 0 if recorder.flush(timeout=30) else 1
+                except BaseException:
+                    status = 2
+                os._exit(status)
+            _, wait_status = os.waitpid(pid, 0)
+            assert 0 == os.waitstatus_to_exitcode(wait_status)
+            assert recorder.flush(timeout=30)
+        finally:
+            recorder.close()
+        with Query(str(database)) as query:
+            ids = sorted(record.request_id or "" for record in query.requests(limit=1000))
+        expected = sorted([f"parent_{i}" for i in range(30)] + [f"child_{i}" for i in range(20)])
+        assert expected == ids
