@@ -7,9 +7,11 @@ printed as one ``Error: ...`` line, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -555,6 +557,30 @@ def demo_command(*, database: str, keep: bool) -> None:
     console.print(Text(f"  oaitrace requests -d {result.database_path}"))
     console.print(Text(f"  oaitrace requests -d {result.database_path} --status 429"))
     console.print(Text(f"  oaitrace show {example} -d {result.database_path}"))
+
+
+@cli.command("demo-server")
+@click.option(
+    "--port", default=8765, show_default=True, type=int, help="Port on 127.0.0.1 (0: any free one)."
+)
+@click.option(
+    "--chunk-delay", default=0.05, show_default=True, type=float, help="Seconds between chunks."
+)
+def demo_server_command(*, port: int, chunk_delay: float) -> None:
+    """Serve the built-in OpenAI-compatible API until interrupted, for trying examples offline.
+
+    \b
+    Example:
+        oaitrace demo-server --port 8765 &
+        OPENAI_BASE_URL=http://127.0.0.1:8765/v1 OPENAI_API_KEY=sk-demo \\
+            python examples/quickstart.py
+    """
+    from oaitrace._demo_server import DemoServer  # noqa: PLC0415
+
+    with DemoServer(port, chunk_delay_s=chunk_delay) as server:
+        click.echo(f"Serving an OpenAI-compatible API at {server.base_url} (Ctrl-C stops)")
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
 
 
 def main() -> None:

@@ -1,0 +1,66 @@
+"""Every script in examples/ runs to success against the built-in OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from oaitrace._demo_server import DemoServer
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[DemoServer]:
+    with DemoServer(chunk_delay_s=0.001) as server:
+        yield server
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_example_runs(script: Path, server: DemoServer, tmp_path: Path) -> None:
+    """The example exits 0 and stores what it made into its own database."""
+    database = tmp_path / "example.db"
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": server.base_url,
+        "OPENAI_API_KEY": "sk-example-not-a-real-key",
+        "OAITRACE_DATABASE_URL": f"sqlite:///{database}",
+        "OAITRACE_EXAMPLE_SERVER": server.base_url,
+    }
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert 0 == result.returncode, result.stderr
+    assert database.exists()
+
+
+def test_demo_server_command_serves_until_stopped() -> None:
+    """`oaitrace demo-server` prints its URL, answers the SDK, and stops on SIGINT."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "oaitrace", "demo-server", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first_line = process.stdout.readline()
+        base_url = first_line.split(" at ")[1].split()[0]
+        client = openai.OpenAI(base_url=base_url, api_key="sk-example-not-a-real-key")
+        assert "gpt-4o-mini" in [model.id for model in client.models.list()]
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert 0 == process.wait(timeout=30)
