@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+from ._prepare import format_tags_header as tag_headers
 from ._recorder import Recorder
 from ._tags import current_tags, tags
 from .exceptions import (
@@ -35,5 +36,6 @@ __all__ = [
     "Recorder",
     "__version__",
     "current_tags",
+    "tag_headers",
     "tags",
 ]

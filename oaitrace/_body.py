@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from ._decode import BodyDecoder, DecodeError
-from ._sse import FINAL_STATUSES, SSEDecoder, StreamAccumulator
+from ._sse import FINAL_STATUSES, SSEDecoder, StreamAccumulator, take_response_params
 
 __all__ = ["BodyFacts", "is_text_type", "read_json_body", "read_stream_body"]
 
@@ -39,6 +39,10 @@ class BodyFacts:
     # caller then read the connection to EOF.
     stream_ended: bool = False
     parse_error: str | None = None
+    # `service_tier` and `system_fingerprint` when the response set them.
+    response_params: dict[str, str] | None = None
+    # The body's JSON object; for a stream its last Response or Run object.
+    obj: dict[str, Any] | None = None
 
 
 @lru_cache(maxsize=256)
@@ -129,12 +133,16 @@ def read_json_body(
         return facts
     if type(obj) is not dict:
         return facts
+    facts.obj = obj
     facts.model = _text(obj.get("model"))
     facts.response_id = _text(obj.get("id"))
     usage = obj.get("usage")
     facts.usage = usage if type(usage) is dict else None
     facts.finish_reasons = _finish_reasons(obj)
     facts.error = _error_of(obj) or _error_of_failed_run(obj)
+    response_params: dict[str, str] = {}
+    take_response_params(obj, response_params)
+    facts.response_params = response_params or None
     return facts
 
 
@@ -202,6 +210,8 @@ def read_stream_body(
     facts.error = accumulator.error
     facts.first_content_chunk = accumulator.first_content_chunk
     facts.stream_ended = accumulator.ended
+    facts.response_params = accumulator.response_params or None
+    facts.obj = accumulator.final_object
     invalid = accumulator.invalid_events - (1 if cut and accumulator.last_event_invalid else 0)
     if invalid > 0 and facts.parse_error is None:
         facts.parse_error = f"{invalid} stream events with invalid JSON"

@@ -58,6 +58,13 @@ class Exchange:
     # When the body outgrew the capture cap: its last bytes (raw, up to
     # 64 KiB). Large JSON bodies (base64 images) put `usage` at the end.
     response_tail: bytes = b""
+    # The OpenTelemetry context current when the request was sent (an
+    # `opentelemetry.context.Context`): the parent of the attempt's span.
+    otel_context: object | None = None
+    # A streamed multipart body's short text fields and file names, as
+    # `oaitrace._multipart.snapshot_form` takes them without reading any
+    # file: (("model", "whisper-1"), ("filename", "talk.wav") ...).
+    request_form: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,4 +148,29 @@ class Record:
     request_body: str | None
     response_body: str | None
     response_truncated: bool
+    # Anything else worth keeping, stored as JSON. Among it, for the
+    # OpenTelemetry attributes: "request_params" (temperature, max tokens,
+    # stop, seed, n, service tier, response format ... as the request set
+    # them) and "response_params" (service tier, system fingerprint).
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The service tier that served the request, as the response body said
+    # ("default", "flex", "priority" ...); None when it did not say.
+    service_tier: str | None = None
+    # Price provenance (oaitrace.pricing): why `cost_usd` is None
+    # ("unknown_model", "no_usage" ...), where the price came from
+    # ("genai-prices 0.2.3", "price file prices.toml", "not billed"), and
+    # the model and provider the price was matched to.
+    cost_reason: str | None = None
+    price_source: str | None = None
+    price_model: str | None = None
+    price_provider: str | None = None
+    # Who served the request, named from its host and path
+    # (oaitrace._providers): "openai", "azure.ai.openai", "groq", "ollama",
+    # "openai_compatible" ...; None only for a record that has no URL.
+    provider: str | None = None
+    # The API objects the request created or acted on, by kind, from the
+    # path and the response object: {"file_id": "file-abc", "batch_id": ...}.
+    object_ids: Mapping[str, str] = field(default_factory=dict)
+    # The logical SDK call this attempt belongs to: the record id of its
+    # first attempt (oaitrace._calls). Retries of one call share it.
+    call_id: str | None = None

@@ -14,12 +14,18 @@ from functools import lru_cache
 from typing import Final
 
 __all__ = [
+    "MAX_COUNT",
     "http_date_s",
     "parse_duration_s",
     "parse_float",
     "parse_int",
     "retry_after_s",
 ]
+
+# The largest count taken as a number (2**53, exact in a double and in
+# JSON): beyond it a header or usage value is junk, and as a 64-bit column
+# value it would fail the whole batch insert.
+MAX_COUNT: Final = 2**53
 
 _SECONDS_PER_UNIT: Final = {
     "ns": 1e-9,
@@ -42,13 +48,14 @@ def parse_int(value: str | None) -> int | None:
     if value is None:
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
-        number = parse_float(value)
+        as_float = parse_float(value)
         # "100.0" is still an integer count; "0.5" is not.
-        if number is not None and number.is_integer():
-            return int(number)
-        return None
+        if as_float is None or not as_float.is_integer():
+            return None
+        number = int(as_float)
+    return number if -MAX_COUNT <= number <= MAX_COUNT else None
 
 
 def parse_float(value: str | None) -> float | None:

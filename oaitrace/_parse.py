@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
@@ -16,7 +16,16 @@ from typing import Any, Final, TypeVar
 from ._body import BodyFacts, is_text_type, read_json_body, read_stream_body
 from ._exchange import Exchange, Record, Usage
 from ._headers import http_date_s, parse_duration_s, parse_float, parse_int, retry_after_s
-from ._redact import api_key_fingerprint, redact_headers, redact_text, redact_url
+from ._multipart import fields_of_form, multipart_fields
+from ._objects import ResponseView, object_facts, path_ids
+from ._providers import provider_for
+from ._redact import (
+    api_key_fingerprint,
+    redact_headers,
+    redact_message,
+    redact_text,
+    redact_url,
+)
 from ._routes import BILLED_OPERATIONS, route
 from ._usage import usage_from_json
 
@@ -26,37 +35,63 @@ _T = TypeVar("_T")
 _EPOCH: Final = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _NO_USAGE: Final = Usage()
 # Multipart uploads (transcriptions, image edits) name the model in a form field.
-_MULTIPART_MODEL: Final = re.compile(
-    rb'name="?model"?\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]{1,200})\r\n'
+# Request settings kept in `extra["request_params"]` (they become span
+# attributes such as gen_ai.request.temperature); cheap dict lookups.
+_REQUEST_PARAMS: Final = (
+    "temperature",
+    "top_p",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+    "n",
+    "stop",
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "service_tier",
 )
-_MULTIPART_STREAM: Final = re.compile(rb'name="?stream"?\r\n(?:[^\r\n]+\r\n)*\r\n(true)\r\n')
 
 
 @dataclass(frozen=True, slots=True)
 class _RequestFacts:
     model: str | None = None
     stream: bool = False
+    params: dict[str, Any] | None = None
+    # The JSON body's fields, or a multipart body's text fields plus the
+    # first file part's `filename`.
+    fields: Mapping[str, Any] | None = None
 
 
-def parse(exchange: Exchange, *, record_id: str, capture_content: bool = True) -> Record:
+def parse(
+    exchange: Exchange,
+    *,
+    record_id: str,
+    capture_content: bool = True,
+    call_id: str | None = None,
+) -> Record:
     """The Record of one exchange; never raises.
 
     With `capture_content=False` no request or response body is kept, only
     metadata and usage.
     """
     try:
-        return _parse(exchange, record_id, capture_content)
+        return _parse(exchange, record_id, capture_content, call_id)
     except Exception as exc:  # the writer thread must survive any input
-        return _fallback_record(exchange, record_id, f"{type(exc).__name__}: {exc}")
+        record = _fallback_record(exchange, record_id, f"{type(exc).__name__}: {exc}")
+        return dataclasses.replace(record, call_id=call_id)
 
 
-def _parse(exchange: Exchange, record_id: str, capture_content: bool) -> Record:
+def _parse(
+    exchange: Exchange, record_id: str, capture_content: bool, call_id: str | None
+) -> Record:
     request_headers = redact_headers(exchange.request_headers)
     response_headers = redact_headers(exchange.response_headers)
     url = redact_url(exchange.url)
     host, path = _host_and_path(url)
     endpoint, operation = route(exchange.method, path)
-    request = _request_facts(exchange.request_body, request_headers.get("content-type"))
+    request = _request_facts(
+        exchange.request_body, request_headers.get("content-type"), exchange.request_form
+    )
     content_type = response_headers.get("content-type")
     body = _read_body(exchange, content_type, response_headers.get("content-encoding"), request)
     is_stream = request.stream or _is_event_stream(content_type)
@@ -70,6 +105,15 @@ def _parse(exchange: Exchange, record_id: str, capture_content: bool) -> Record:
     error = body.error or {}
     if "param" in error:
         extra["error_param"] = error["param"]
+    if request.params:
+        extra["request_params"] = request.params
+    if body.response_params:
+        extra["response_params"] = body.response_params
+    object_ids = path_ids(endpoint, path)
+    response_view = ResponseView(
+        body.obj or {}, content_type, (body.content or b"")[:64], exchange.response_bytes
+    )
+    extra.update(object_facts(operation, object_ids, request.fields, response_view))
     started_ns = exchange.started_at_ns
     return Record(
         id=record_id,
@@ -131,6 +175,10 @@ def _parse(exchange: Exchange, record_id: str, capture_content: bool) -> Record:
         response_body=_response_text(body.content, content_type) if capture_content else None,
         response_truncated=exchange.response_truncated,
         extra=extra,
+        call_id=call_id,
+        service_tier=(body.response_params or {}).get("service_tier"),
+        provider=provider_for(host, path) if host else None,
+        object_ids=object_ids,
     )
 
 
@@ -151,16 +199,18 @@ def _is_event_stream(content_type: str | None) -> bool:
     return content_type is not None and "text/event-stream" in content_type.lower()
 
 
-def _request_facts(body: bytes | None, content_type: str | None) -> _RequestFacts:
+def _request_facts(
+    body: bytes | None, content_type: str | None, form: tuple[tuple[str, str], ...] | None = None
+) -> _RequestFacts:
     if not body:
-        return _RequestFacts()
+        return _form_facts(fields_of_form(form)) if form else _RequestFacts()
     media_type = (content_type or "").lower()
     if "multipart/form-data" in media_type:
-        model = _MULTIPART_MODEL.search(body)
-        return _RequestFacts(
-            model=model.group(1).decode("utf-8", "replace") if model else None,
-            stream=_MULTIPART_STREAM.search(body) is not None,
-        )
+        parts = multipart_fields(body)
+        fields: dict[str, Any] = dict(parts.values)
+        for filename in parts.filenames.values():
+            fields.setdefault("filename", filename)
+        return _form_facts(fields)
     if "json" not in media_type and body[:1] != b"{":
         return _RequestFacts()
     try:
@@ -169,7 +219,32 @@ def _request_facts(body: bytes | None, content_type: str | None) -> _RequestFact
         return _RequestFacts()
     if type(obj) is not dict:
         return _RequestFacts()
-    return _RequestFacts(model=_text(obj.get("model")), stream=obj.get("stream") is True)
+    return _RequestFacts(
+        model=_text(obj.get("model")),
+        stream=obj.get("stream") is True,
+        params=_params(obj),
+        fields=obj,
+    )
+
+
+def _form_facts(fields: Mapping[str, Any]) -> _RequestFacts:
+    """The facts of a multipart form's text fields (uploads name the model there)."""
+    return _RequestFacts(
+        model=_text(fields.get("model")), stream=fields.get("stream") == "true", fields=fields
+    )
+
+
+def _params(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The request's generation settings, as sent; None when it set none."""
+    params = {key: obj[key] for key in _REQUEST_PARAMS if obj.get(key) is not None}
+    # Chat: response_format.type; Responses: text.format.type.
+    response_format = obj.get("response_format")
+    if type(response_format) is not dict:
+        text = obj.get("text")
+        response_format = text.get("format") if type(text) is dict else None
+    if type(response_format) is dict and type(response_format.get("type")) is str:
+        params["response_format"] = response_format["type"]
+    return params or None
 
 
 def _read_body(
@@ -214,7 +289,7 @@ def _error_message(exchange: Exchange, error: Mapping[str, Any]) -> str | None:
         message = exchange.error_message
     else:
         message = _text(error.get("message"))
-    return None if message is None else redact_text(message)
+    return None if message is None else redact_message(message)
 
 
 def _retry_after(headers: Mapping[str, str], started_at_ns: int) -> float | None:
@@ -300,7 +375,7 @@ def _fallback_record(exchange: Exchange, record_id: str, parse_error: str) -> Re
         ttft_ms=None,
         finish_reasons=None,
         error_type=_safe(lambda: exchange.error_type, None),
-        error_message=_safe(lambda: redact_text(exchange.error_message or "") or None, None),
+        error_message=_safe(lambda: redact_message(exchange.error_message or "") or None, None),
         error_code=None,
         retry_attempt=None,
         cost_usd=None,

@@ -17,6 +17,7 @@ __all__ = [
     "REDACTED",
     "api_key_fingerprint",
     "redact_headers",
+    "redact_message",
     "redact_text",
     "redact_url",
 ]
@@ -183,6 +184,31 @@ def redact_text(text: str) -> str:
     ):
         return text
     return _SECRET_PATTERN.sub(_replace_secret, text)
+
+
+# In free text (error messages): `api-key=...`-style pairs, as a URL's query
+# or a header echoed in a message, and the user info of URLs.
+_TEXT_CREDENTIAL_PATTERN: Final = re.compile(
+    r"(?i)(?<![A-Za-z0-9_-])((?:"
+    + "|".join(re.escape(name) for name in sorted(_SENSITIVE_QUERY_PARAMS, key=len, reverse=True))
+    + r")['\"]?\s*(?:=|%3D|:)\s*['\"]?)[^\s&#'\",;)]+"
+    r"|(?<=://)[^\s/@]+@"
+)
+
+
+def redact_message(text: str) -> str:
+    """An error message without keys, tokens or URL credentials.
+
+    Exceptions raised below the SDK can quote the URL they failed on, with
+    `?api-key=...` (Azure keys have no `sk-` prefix) or `user:password@`.
+    Messages are short and rare, so the extra pattern costs nothing.
+    """
+    return _TEXT_CREDENTIAL_PATTERN.sub(_replace_credential, redact_text(text))
+
+
+def _replace_credential(match: re.Match[str]) -> str:
+    name = match.group(1)
+    return "" if name is None else f"{name}{REDACTED}"
 
 
 def _replace_secret(match: re.Match[str]) -> str:

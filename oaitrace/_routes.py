@@ -151,17 +151,17 @@ ROUTES: Final[tuple[tuple[str, str, str], ...]] = (
     ("POST", "/vector_stores/{vector_store_id}/file_batches", "vector_stores.file_batches.create"),
     (
         "GET",
-        "/vector_stores/{vector_store_id}/file_batches/{batch_id}",
+        "/vector_stores/{vector_store_id}/file_batches/{file_batch_id}",
         "vector_stores.file_batches.retrieve",
     ),
     (
         "POST",
-        "/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel",
+        "/vector_stores/{vector_store_id}/file_batches/{file_batch_id}/cancel",
         "vector_stores.file_batches.cancel",
     ),
     (
         "GET",
-        "/vector_stores/{vector_store_id}/file_batches/{batch_id}/files",
+        "/vector_stores/{vector_store_id}/file_batches/{file_batch_id}/files",
         "vector_stores.file_batches.list_files",
     ),
     # --- conversations -----------------------------------------------------
@@ -191,13 +191,13 @@ ROUTES: Final[tuple[tuple[str, str, str], ...]] = (
     ("DELETE", "/evals/{eval_id}", "evals.delete"),
     ("POST", "/evals/{eval_id}/runs", "evals.runs.create"),
     ("GET", "/evals/{eval_id}/runs", "evals.runs.list"),
-    ("GET", "/evals/{eval_id}/runs/{run_id}", "evals.runs.retrieve"),
-    ("POST", "/evals/{eval_id}/runs/{run_id}", "evals.runs.cancel"),
-    ("DELETE", "/evals/{eval_id}/runs/{run_id}", "evals.runs.delete"),
-    ("GET", "/evals/{eval_id}/runs/{run_id}/output_items", "evals.runs.output_items.list"),
+    ("GET", "/evals/{eval_id}/runs/{eval_run_id}", "evals.runs.retrieve"),
+    ("POST", "/evals/{eval_id}/runs/{eval_run_id}", "evals.runs.cancel"),
+    ("DELETE", "/evals/{eval_id}/runs/{eval_run_id}", "evals.runs.delete"),
+    ("GET", "/evals/{eval_id}/runs/{eval_run_id}/output_items", "evals.runs.output_items.list"),
     (
         "GET",
-        "/evals/{eval_id}/runs/{run_id}/output_items/{output_item_id}",
+        "/evals/{eval_id}/runs/{eval_run_id}/output_items/{output_item_id}",
         "evals.runs.output_items.retrieve",
     ),
     # --- skills ------------------------------------------------------------

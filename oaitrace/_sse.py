@@ -14,7 +14,13 @@ from __future__ import annotations
 import json
 from typing import Any, Final, NamedTuple
 
-__all__ = ["FINAL_STATUSES", "SSEDecoder", "SSEEvent", "StreamAccumulator"]
+__all__ = [
+    "FINAL_STATUSES",
+    "SSEDecoder",
+    "SSEEvent",
+    "StreamAccumulator",
+    "take_response_params",
+]
 
 
 class SSEEvent(NamedTuple):
@@ -192,6 +198,10 @@ class StreamAccumulator:
         self._status: str | None = None
         self._incomplete_reason: str | None = None
         self._saw_choices = False
+        # `service_tier` and `system_fingerprint` as the stream reported them.
+        self.response_params: dict[str, str] = {}
+        # The last Response or Run object the stream carried (ids, status).
+        self.final_object: dict[str, Any] | None = None
 
     @property
     def ended(self) -> bool:
@@ -283,8 +293,10 @@ class StreamAccumulator:
 
     def _add_final_object(self, obj: dict[str, Any]) -> None:
         """A Response or a Run object as streamed in its lifecycle events."""
+        self.final_object = obj
         self.response_id = _text(obj.get("id")) or self.response_id
         self.model = _text(obj.get("model")) or self.model
+        take_response_params(obj, self.response_params)
         usage = obj.get("usage")
         if type(usage) is dict:
             self.usage = usage
@@ -304,6 +316,7 @@ class StreamAccumulator:
         self.model = _text(payload.get("model")) or self.model
         if self.response_id is None:
             self.response_id = _text(payload.get("id"))
+            take_response_params(payload, self.response_params)
         usage = payload.get("usage")
         if type(usage) is dict:
             self.usage = usage
@@ -329,6 +342,17 @@ class StreamAccumulator:
             self.error = error
         elif type(error) is str:
             self.error = {"message": error}
+
+
+_RESPONSE_PARAMS: Final = ("service_tier", "system_fingerprint")
+
+
+def take_response_params(obj: dict[str, Any], into: dict[str, str]) -> None:
+    """Copy the response's `service_tier` and `system_fingerprint`, when set, into `into`."""
+    for key in _RESPONSE_PARAMS:
+        value = obj.get(key)
+        if type(value) is str and value:
+            into[key] = value
 
 
 def _has_content(choice: dict[str, Any]) -> bool:

@@ -19,8 +19,11 @@ from contextlib import suppress
 from time import perf_counter_ns, time_ns
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
+from opentelemetry import context as otel_context
+
 from ._exchange import Exchange
-from ._tags import current_tags
+from ._multipart import snapshot_form
+from ._prepare import RequestPreparer
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -64,7 +67,9 @@ class Capture:
         "_finished",
         "_headers_ns",
         "_method",
+        "_otel_context",
         "_request_body",
+        "_request_form",
         "_request_headers",
         "_response_bytes",
         "_response_headers",
@@ -91,10 +96,18 @@ class Capture:
         self._started_at_ns = started_at_ns
         self._start_ns = start_ns
         self._tags = tags
+        # One contextvar read: the span made later on the writer thread is
+        # parented to whatever span the application had open here.
+        self._otel_context = otel_context.get_current()
         self._method: str = request.method
         self._url = str(request.url)
         self._request_headers: list[tuple[bytes, bytes]] = request.headers.raw
         self._request_body = _request_body(request)
+        # A streamed (multipart) body is never read, but its text fields
+        # (model, purpose, n, size) and file names are already in memory.
+        self._request_form = (
+            None if self._request_body is not None else snapshot_form(request.stream)
+        )
         self._status_code: int | None = None
         self._response_headers: list[tuple[bytes, bytes]] = []
         self._headers_ns: int | None = None
@@ -168,6 +181,8 @@ class Capture:
                     error_message=None if error is None else str(error),
                     tags=self._tags,
                     response_tail=b"" if self._tail is None else b"".join(self._tail)[-TAIL_LIMIT:],
+                    otel_context=self._otel_context,
+                    request_form=self._request_form,
                 )
             )
         except Exception as exc:
@@ -187,12 +202,20 @@ def _request_body(request: Any) -> bytes | None:
     return content
 
 
-def _start_capture(sink: ExchangeSink, request: Any) -> Capture | None:
+def _start(
+    sink: ExchangeSink, preparer: RequestPreparer, request: Any
+) -> tuple[Any, Capture | None]:
+    """The request to send and the capture that watches it; never raises."""
     try:
-        return Capture(sink, request, time_ns(), perf_counter_ns(), current_tags())
+        request, tags = preparer.prepare(request)
     except Exception as exc:
         sink.report_internal_error(exc)
-        return None
+        tags = {}
+    try:
+        return request, Capture(sink, request, time_ns(), perf_counter_ns(), tags)
+    except Exception as exc:
+        sink.report_internal_error(exc)
+        return request, None
 
 
 def _record_failure(sink: ExchangeSink, capture: Capture | None, error: BaseException) -> None:
@@ -303,7 +326,7 @@ def _attach(
 class SyncRecordingCore:
     """`handle_request` for a recording transport; see `oaitrace.httpx2.RecordingTransport`."""
 
-    __slots__ = ("_byte_stream_class", "_recorder", "_tee_class", "_transport")
+    __slots__ = ("_byte_stream_class", "_preparer", "_recorder", "_tee_class", "_transport")
 
     def __init__(
         self,
@@ -317,9 +340,10 @@ class SyncRecordingCore:
         self._transport = transport
         self._tee_class = tee_class
         self._byte_stream_class = byte_stream_class
+        self._preparer = RequestPreparer(recorder)
 
     def handle_request(self, request: Any) -> Any:
-        capture = _start_capture(self._recorder, request)
+        request, capture = _start(self._recorder, self._preparer, request)
         try:
             response = self._transport.handle_request(request)
         except BaseException as error:
@@ -335,7 +359,7 @@ class SyncRecordingCore:
 class AsyncRecordingCore:
     """`handle_async_request` for a recording transport."""
 
-    __slots__ = ("_byte_stream_class", "_recorder", "_tee_class", "_transport")
+    __slots__ = ("_byte_stream_class", "_preparer", "_recorder", "_tee_class", "_transport")
 
     def __init__(
         self,
@@ -349,9 +373,10 @@ class AsyncRecordingCore:
         self._transport = transport
         self._tee_class = tee_class
         self._byte_stream_class = byte_stream_class
+        self._preparer = RequestPreparer(recorder)
 
     async def handle_async_request(self, request: Any) -> Any:
-        capture = _start_capture(self._recorder, request)
+        request, capture = _start(self._recorder, self._preparer, request)
         try:
             response = await self._transport.handle_async_request(request)
         except BaseException as error:

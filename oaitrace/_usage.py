@@ -12,16 +12,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._exchange import Usage
+from ._headers import MAX_COUNT
 
 __all__ = ["usage_from_json"]
 
 
 def _count(value: Any) -> int | None:
     # bool is an int subclass; `"is_byok": false` is not a token count.
-    if type(value) is int:
+    if type(value) is float and value.is_integer() and abs(value) <= MAX_COUNT:
+        value = int(value)
+    if type(value) is int and -MAX_COUNT <= value <= MAX_COUNT:
         return value
-    if type(value) is float and value.is_integer():
-        return int(value)
     return None
 
 

@@ -83,6 +83,11 @@ _SHOW_SECTIONS: dict[str, tuple[str, ...]] = {
         "cached_input_tokens",
         "reasoning_tokens",
         "cost_usd",
+        "cost_reason",
+        "service_tier",
+        "price_source",
+        "price_model",
+        "price_provider",
         "usage_details",
     ),
     "Rate limits": (
@@ -586,3 +591,14 @@ def demo_server_command(*, port: int, chunk_delay: float) -> None:
 def main() -> None:
     """Run the ``oaitrace`` command line (the console-script entry point)."""
     cli(prog_name="oaitrace")
+
+
+# Last: the export commands import this module's options.
+from oaitrace._cli_export import export_group  # noqa: E402
+
+cli.add_command(export_group)
+
+# Last, like the export commands: the report commands import this module's helpers.
+from oaitrace._cli_reports import register_report_commands  # noqa: E402
+
+register_report_commands(cli)

@@ -12,19 +12,56 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, or_, select
+from sqlalchemy import ColumnElement, Row, Select, null, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from oaitrace._report_types import (
+    ErrorCount,
+    ErrorExample,
+    ErrorReport,
+    LatencyReport,
+    LatencyRow,
+    Percentiles,
+    RateLimitBucket,
+    RateLimitReport,
+    RateLimitRow,
+    RetriedCall,
+    RetryGroup,
+    RetryReport,
+    UsageReport,
+    UsageRow,
+)
 from oaitrace.exceptions import DatabaseError, QueryError
 from oaitrace.storage._engine import create_engine, resolve_database_url
 from oaitrace.storage._models import BodyRow, RequestRow
 
-__all__ = ["Query", "RequestDetail", "RequestRecord"]
+__all__ = [
+    "ErrorCount",
+    "ErrorExample",
+    "ErrorReport",
+    "LatencyReport",
+    "LatencyRow",
+    "Percentiles",
+    "Query",
+    "RateLimitBucket",
+    "RateLimitReport",
+    "RateLimitRow",
+    "RequestDetail",
+    "RequestRecord",
+    "RetriedCall",
+    "RetryGroup",
+    "RetryReport",
+    "UsageReport",
+    "UsageRow",
+]
+
+# `by` arguments: "model,day", ["model", "day"] or None (no grouping).
+By = str | Sequence[str] | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -75,6 +112,8 @@ class RequestRecord:
         retry_attempt: the SDK's retry count (0 for the first attempt).
         cost_usd: the price in US dollars; None when it is not known.
         tags: the tags set with `oaitrace.tags(...)` around the request.
+        service_tier: the tier that served the request ("default", "flex" ...).
+        cost_reason: why `cost_usd` is None ("unknown_model", "no_usage" ...).
     """
 
     id: str
@@ -117,6 +156,8 @@ class RequestRecord:
     retry_attempt: int | None
     cost_usd: Decimal | None
     tags: dict[str, str]
+    service_tier: str | None = None
+    cost_reason: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -138,6 +179,15 @@ class RequestDetail:
         parse_error: why the body could not be parsed, if it could not.
         response_truncated: True when the body was longer than the capture cap.
         extra: anything else the recorder kept.
+        price_source: where the price came from ("genai-prices 0.2.3" ...).
+        price_model: the model id the price was matched to.
+        price_provider: the provider id the price was matched to.
+        call_id: the logical SDK call this attempt belongs to (the record id
+            of its first attempt); retries of one call share it.
+        provider: who served the request, named from its host ("openai",
+            "azure.ai.openai", "groq", "openai_compatible" ...).
+        object_ids: the API objects the request created or touched, by kind
+            ({"file_id": "file-abc", "batch_id": ...}).
     """
 
     record: RequestRecord
@@ -154,6 +204,12 @@ class RequestDetail:
     parse_error: str | None
     response_truncated: bool
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    price_source: str | None = None
+    price_model: str | None = None
+    price_provider: str | None = None
+    call_id: str | None = None
+    provider: str | None = None
+    object_ids: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 _REQUESTS = RequestRow.__table__
@@ -169,6 +225,12 @@ _DETAIL_REQUEST_FIELDS = (
     "response_bytes",
     "parse_error",
     "response_truncated",
+    "price_source",
+    "price_model",
+    "price_provider",
+    "call_id",
+    "provider",
+    "object_ids",
 )
 _DETAIL_BODY_FIELDS = (
     "request_headers",
@@ -210,6 +272,8 @@ _FILTERS: Mapping[str, tuple[type, str, Callable[[Any], ColumnElement[bool]]]] =
     "stream": (bool, "True or False", _equals("stream")),
     "complete": (bool, "True or False", _equals("complete")),
     "error": (bool, "True or False", _error_filter),
+    "call_id": (str, "a call id (the record id of a call's first attempt)", _equals("call_id")),
+    "provider": (str, "a provider such as 'openai'", _equals("provider")),
 }
 
 
@@ -234,6 +298,24 @@ def _as_utc(name: str, value: object) -> datetime.datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=datetime.timezone.utc)
     return value.astimezone(datetime.timezone.utc)
+
+
+def _check_limit(limit: object) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        msg = f"limit must be a positive whole number, not {limit!r}"
+        raise QueryError(msg)
+
+
+def _tag_pairs(tag: str | Mapping[str, str] | None) -> list[tuple[str, str]]:
+    if tag is None:
+        return []
+    if isinstance(tag, Mapping):
+        return [(str(name), str(value)) for name, value in tag.items()]
+    name, separator, value = tag.partition("=")
+    if not separator or not name:
+        msg = f"tag must be name=value, not {tag!r}"
+        raise QueryError(msg)
+    return [(name, value)]
 
 
 def _record_from_row(row: Row[Any]) -> RequestRecord:
@@ -263,6 +345,12 @@ def _detail_from_row(row: Row[Any]) -> RequestDetail:
         parse_error=mapping["parse_error"],
         response_truncated=mapping["response_truncated"],
         extra=dict(mapping["extra"] or {}),
+        price_source=mapping["price_source"],
+        price_model=mapping["price_model"],
+        price_provider=mapping["price_provider"],
+        call_id=mapping["call_id"],
+        provider=mapping["provider"],
+        object_ids=dict(mapping["object_ids"] or {}),
     )
 
 
@@ -335,6 +423,200 @@ class Query:
         )
         row = self._find(statement, request_id)
         return None if row is None else _detail_from_row(row)
+
+    def details(
+        self,
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        limit: int = 100,
+        *,
+        bodies: bool = True,
+        **filters: Any,
+    ) -> list[RequestDetail]:
+        """Like `requests`, but each attempt in full, as `detail` gives it, in one query.
+
+        `bodies=False` leaves the request and response bodies out (None):
+        what exports that need headers and `extra` but not content want.
+
+        Example:
+            >>> q.details(since=yesterday, limit=10_000, bodies=False)  # doctest: +SKIP
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            msg = f"limit must be a positive whole number, not {limit!r}"
+            raise QueryError(msg)
+        conditions = [_filter_condition(name, value) for name, value in filters.items()]
+        if since is not None:
+            conditions.append(_REQUESTS.c.started_at >= _as_utc("since", since))
+        if until is not None:
+            conditions.append(_REQUESTS.c.started_at < _as_utc("until", until))
+        body_columns = (
+            _BODIES.c[name] if bodies or not name.endswith("_body") else null().label(name)
+            for name in _DETAIL_BODY_FIELDS
+        )
+        statement = (
+            select(
+                *_RECORD_COLUMNS,
+                *(_REQUESTS.c[name] for name in _DETAIL_REQUEST_FIELDS),
+                *body_columns,
+            )
+            .select_from(_REQUESTS.outerjoin(_BODIES, _BODIES.c.request_pk == _REQUESTS.c.id))
+            .where(*conditions)
+            .order_by(_REQUESTS.c.started_at.desc(), _REQUESTS.c.id.desc())
+            .limit(limit)
+        )
+        return [_detail_from_row(row) for row in self._fetch(statement)]
+
+    # --- reports ---------------------------------------------------------------
+    # Each takes `since` (inclusive), `until` (exclusive), the filters of
+    # `requests()`, and `by`: grouping keys among model, response_model,
+    # day, hour, endpoint, operation, host, status, project, organization,
+    # api_key (the key's fingerprint), service_tier and tag:<name>.
+
+    def usage(
+        self,
+        by: By = ("model",),
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        **filters: Any,
+    ) -> UsageReport:
+        """Requests, input/cached/output/reasoning tokens and exact cost per group, with totals.
+
+        Example:
+            >>> report = q.usage(by="model,day", since=week_ago)  # doctest: +SKIP
+            >>> report.total.cost_usd, report.total.unpriced_requests  # doctest: +SKIP
+            (Decimal('12.345678000000'), 3)
+        """
+        from oaitrace import _reports  # noqa: PLC0415 - reports load on first use
+
+        return _reports.usage(self._scope(since, until, filters), _reports.parse_by(by))
+
+    def costs(
+        self,
+        by: By = ("model",),
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        **filters: Any,
+    ) -> UsageReport:
+        """`usage` ordered by cost, most expensive first, with why some attempts are unpriced."""
+        from oaitrace import _reports  # noqa: PLC0415
+
+        return _reports.costs(self._scope(since, until, filters), _reports.parse_by(by))
+
+    def errors(
+        self,
+        by: By = None,
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        examples: int = 10,
+        **filters: Any,
+    ) -> ErrorReport:
+        """Failed attempts by status, error code and type (by="day": over time), with examples."""
+        from oaitrace import _reports  # noqa: PLC0415
+
+        scope = self._scope(since, until, filters)
+        return _reports.errors(scope, _reports.parse_by(by), examples=examples)
+
+    def latency(
+        self,
+        by: By = ("model", "endpoint"),
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        **filters: Any,
+    ) -> LatencyReport:
+        """p50/p95/p99 of duration, `openai-processing-ms`, the network share and stream TTFT."""
+        from oaitrace import _reports  # noqa: PLC0415
+
+        return _reports.latency(self._scope(since, until, filters), _reports.parse_by(by))
+
+    def ratelimits(
+        self,
+        by: By = ("model",),
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        bucket: str = "hour",
+        **filters: Any,
+    ) -> RateLimitReport:
+        """Lowest remaining requests/tokens against the limit, latest resets, 429s over time."""
+        from oaitrace import _reports  # noqa: PLC0415
+
+        if bucket not in ("day", "hour"):
+            msg = f"bucket must be 'day' or 'hour', not {bucket!r}"
+            raise QueryError(msg)
+        scope = self._scope(since, until, filters)
+        return _reports.ratelimits(scope, _reports.parse_by(by), bucket=bucket)
+
+    def retries(
+        self,
+        by: By = ("model",),
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        examples: int = 10,
+        **filters: Any,
+    ) -> RetryReport:
+        """Logical calls that needed retries, their attempts and the extra time they took."""
+        from oaitrace import _reports  # noqa: PLC0415
+
+        scope = self._scope(since, until, filters)
+        return _reports.retries(scope, _reports.parse_by(by), examples=examples)
+
+    def slowest(
+        self,
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        limit: int = 20,
+        **filters: Any,
+    ) -> list[RequestRecord]:
+        """The slowest attempts by total duration, slowest first."""
+        _check_limit(limit)
+        statement = (
+            select(*_RECORD_COLUMNS)
+            .where(*self._scope(since, until, filters).where())
+            .order_by(_REQUESTS.c.duration_ms.desc(), _REQUESTS.c.id)
+            .limit(limit)
+        )
+        return [_record_from_row(row) for row in self._fetch(statement)]
+
+    def find(
+        self,
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        limit: int = 100,
+        tag: str | Mapping[str, str] | None = None,
+        **filters: Any,
+    ) -> list[RequestRecord]:
+        """Attempts by x-request-id, response id, tag, model, status, time range; newest first.
+
+        `tag`: "name=value" or a mapping of tags that must all match.
+
+        Example:
+            >>> q.find(tag="user=u-42", status_code=429)  # doctest: +SKIP
+        """
+        _check_limit(limit)
+        conditions = self._scope(since, until, filters).where()
+        for name, value in _tag_pairs(tag):
+            conditions.append(_REQUESTS.c.tags[name].as_string() == value)
+        statement = (
+            select(*_RECORD_COLUMNS)
+            .where(*conditions)
+            .order_by(_REQUESTS.c.started_at.desc(), _REQUESTS.c.id.desc())
+            .limit(limit)
+        )
+        return [_record_from_row(row) for row in self._fetch(statement)]
+
+    def _scope(
+        self,
+        since: datetime.datetime | None,
+        until: datetime.datetime | None,
+        filters: Mapping[str, Any],
+    ) -> Any:
+        from oaitrace._reports import Scope  # noqa: PLC0415
+
+        return Scope(
+            engine=self._engine,
+            since=None if since is None else _as_utc("since", since),
+            until=None if until is None else _as_utc("until", until),
+            conditions=tuple(_filter_condition(name, value) for name, value in filters.items()),
+        )
 
     def close(self) -> None:
         """Close the database connections."""

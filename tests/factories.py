@@ -78,6 +78,11 @@ def make_record(**overrides: Any) -> Record:
         "response_body": '{"id":"chatcmpl-AbC123","object":"chat.completion"}',
         "response_truncated": False,
         "extra": {},
+        "service_tier": None,
+        "cost_reason": None,
+        "price_source": None,
+        "price_model": None,
+        "price_provider": None,
     }
     unknown = set(overrides) - set(fields)
     if unknown:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import warnings
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,9 +17,10 @@ from alembic.runtime.migration import MigrationContext
 from oaitrace.exceptions import DatabaseError
 from oaitrace.query import Query
 from oaitrace.storage import Store, current_revision, head_revision, upgrade
-from oaitrace.storage._engine import create_engine
+from oaitrace.storage._engine import create_engine, resolve_database_url
 from oaitrace.storage._migrate import migrations_directory
 from oaitrace.storage._models import Base
+from tests.conftest import PostgresServer
 from tests.factories import make_record
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -26,9 +29,26 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 def schema_differences(database: Path) -> list[object]:
     engine = create_engine(f"sqlite:///{database}")
     try:
-        with engine.connect() as connection:
+        with engine.connect() as connection, warnings.catch_warnings():
+            # SQLite cannot reflect expression indexes (ix_requests_model_report);
+            # `index_names` checks those by name instead.
+            warnings.filterwarnings("ignore", message=".*expression-based index")
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             return list(compare_metadata(context, Base.metadata))
+    finally:
+        engine.dispose()
+
+
+def index_names(database: Path) -> set[str]:
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sqlalchemy.text(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+                )
+            )
+            return {row[0] for row in rows}
     finally:
         engine.dispose()
 
@@ -64,6 +84,17 @@ class TestUpgrade:
         expected: list[object] = []
 
         assert expected == schema_differences(database)
+
+    def test_indexes_match_models(self, tmp_path: Path) -> None:
+        """Every index of the models exists after an upgrade, expression indexes included."""
+        database = tmp_path / "traces.db"
+        upgrade(str(database))
+
+        expected = {
+            str(index.name) for table in Base.metadata.tables.values() for index in table.indexes
+        }
+
+        assert expected == index_names(database)
 
     def test_revision_after_upgrade_is_head(self, tmp_path: Path) -> None:
         """After an upgrade the database is at the newest revision."""
@@ -147,3 +178,98 @@ class TestUpgrade:
 
         actual = (failures, current_revision(str(database)), schema_differences(database))
         assert expected == actual
+
+
+class TestCostsRevision:
+    def insert_at_0001(self, database: Path) -> str:
+        """One request and its body, written the way oaitrace 0.1 (revision 0001) wrote them."""
+        upgrade(str(database), revision="0001")
+        record = make_record()
+        engine = sqlalchemy.create_engine(f"sqlite:///{database}")
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    sqlalchemy.text(
+                        "INSERT INTO requests (id, started_at, method, url, host, path, endpoint,"
+                        " operation, stream, status_code, complete, request_model, request_id,"
+                        " duration_ms, cost_usd, tags, usage_details, response_bytes,"
+                        " response_truncated, input_tokens)"
+                        " VALUES (:id, '2025-01-15 12:30:45.123456', 'POST', 'u', 'api.openai.com',"
+                        " '/v1/chat/completions', '/v1/chat/completions', 'chat', 0, 200, 1,"
+                        " 'gpt-4o-mini', 'req_old', 431.25, 0.000006, '{}', '{}', 640, 0, 12)"
+                    ),
+                    {"id": record.id},
+                )
+                connection.execute(
+                    sqlalchemy.text(
+                        "INSERT INTO bodies (request_pk, request_headers, response_headers,"
+                        " request_body, response_body, extra)"
+                        " VALUES (:id, '{}', '{}', 'hello', 'world', '{}')"
+                    ),
+                    {"id": record.id},
+                )
+        finally:
+            engine.dispose()
+        return record.id
+
+    def test_upgrade_from_0001_keeps_data(self, tmp_path: Path) -> None:
+        """Upgrading a 0001 database with data to 0002 keeps every row and makes the cost exact."""
+        database = tmp_path / "traces.db"
+        record_id = self.insert_at_0001(database)
+
+        upgrade(str(database))
+
+        with Query(str(database)) as query:
+            detail = query.detail(record_id)
+        assert detail is not None
+        expected: tuple[object, ...] = (
+            "req_old",
+            12,
+            Decimal("0.000006000000"),
+            "hello",
+            "world",
+            None,
+            [],
+        )
+        actual = (
+            detail.record.request_id,
+            detail.record.input_tokens,
+            detail.record.cost_usd,
+            detail.request_body,
+            detail.response_body,
+            detail.record.cost_reason,
+            schema_differences(database),
+        )
+        assert expected == actual
+
+    def test_cost_round_trips_exactly(self, tmp_path: Path) -> None:
+        """A cost with twelve decimal places comes back from SQLite exactly, not as a float."""
+        database = tmp_path / "traces.db"
+        record = make_record(cost_usd=Decimal("1234.000000000001"))
+        with Store(str(database)) as store:
+            store.insert([record])
+
+        with Query(str(database)) as query:
+            stored = query.get(record.id)
+
+        expected = Decimal("1234.000000000001")
+
+        assert expected == (stored.cost_usd if stored else None)
+
+
+class TestPostgreSQL:
+    def test_empty_database_matches_models(self, postgres_server: PostgresServer) -> None:
+        """On PostgreSQL too, upgrading an empty database gives exactly the models' schema."""
+        url = postgres_server.new_database()
+        upgrade(url)
+        engine = create_engine(resolve_database_url(url))
+        try:
+            with engine.connect() as connection:
+                context = MigrationContext.configure(connection, opts={"compare_type": True})
+                differences = list(compare_metadata(context, Base.metadata))
+        finally:
+            engine.dispose()
+
+        expected: list[object] = []
+
+        assert expected == differences

@@ -62,6 +62,8 @@ CONTRACT_FIELDS = [
     "retry_attempt",
     "cost_usd",
     "tags",
+    "service_tier",
+    "cost_reason",
 ]
 
 
@@ -276,8 +278,8 @@ class TestRequests:
             query.requests(modle="gpt-4o")
 
         expected = (
-            "unknown filter 'modle'; filter by any of: complete, endpoint, error, host, "
-            "model, operation, request_id, response_id, status_code, stream"
+            "unknown filter 'modle'; filter by any of: call_id, complete, endpoint, error, "
+            "host, model, operation, provider, request_id, response_id, status_code, stream"
         )
         assert expected == str(raised.value)
 

@@ -78,15 +78,39 @@ class TestBoundedQueue:
 
 
 class TestDatabaseFailure:
-    def test_unwritable_database_is_counted_as_lost_not_raised(self, tmp_path: Path) -> None:
-        """When the database cannot be opened, flush() says so and the loss is counted, logged."""
+    def test_unwritable_database_is_spooled_not_raised(self, tmp_path: Path) -> None:
+        """When the database cannot be opened, flush() says so and the records wait in the spool."""
         missing_parent = tmp_path / "no" / "such" / "dir" / "t.db"
         recorder = oaitrace.Recorder(f"sqlite:///{missing_parent}")
         try:
             with capture_logs() as logs:
                 recorder.emit(chat_exchange())  # type: ignore[arg-type]
                 assert recorder.flush(timeout=30) is False
-            assert (0, 1) == (recorder.stored_count, recorder.lost_count)
+            assert (0, 1, 0) == (
+                recorder.stored_count,
+                recorder.spooled_count,
+                recorder.lost_count,
+            )
+            events = {entry["event"] for entry in logs}
+            assert {"oaitrace.database_error", "oaitrace.records_spooled"} <= events
+        finally:
+            recorder.close()
+
+    def test_unwritable_database_and_spool_is_counted_as_lost(self, tmp_path: Path) -> None:
+        """When the spool cannot be written either, the loss is counted and logged."""
+        missing_parent = tmp_path / "no" / "such" / "dir" / "t.db"
+        not_a_directory = tmp_path / "file"
+        not_a_directory.write_text("")
+        recorder = oaitrace.Recorder(f"sqlite:///{missing_parent}", spool_dir=not_a_directory)
+        try:
+            with capture_logs() as logs:
+                recorder.emit(chat_exchange())  # type: ignore[arg-type]
+                assert recorder.flush(timeout=30) is False
+            assert (0, 0, 1) == (
+                recorder.stored_count,
+                recorder.spooled_count,
+                recorder.lost_count,
+            )
             events = {entry["event"] for entry in logs}
             assert {"oaitrace.database_error", "oaitrace.records_lost"} <= events
         finally:

@@ -48,7 +48,7 @@ SAMPLES = [
     (
         "POST",
         "/v1/vector_stores/vs_1/file_batches/vsfb_1/cancel",
-        "/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel",
+        "/v1/vector_stores/{vector_store_id}/file_batches/{file_batch_id}/cancel",
         "vector_stores.file_batches.cancel",
     ),
     (

@@ -29,17 +29,32 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["COST_SCALE", "Base", "BodyRow", "JsonType", "RequestRow", "UtcDateTime"]
+__all__ = [
+    "COST_PRECISION",
+    "COST_SCALE",
+    "FAILED_PREDICATE",
+    "MODEL_EXPRESSION",
+    "RETRIED_PREDICATE",
+    "UNPRICED_PREDICATE",
+    "Base",
+    "BodyRow",
+    "ExactDecimal",
+    "JsonType",
+    "RequestRow",
+    "UtcDateTime",
+]
 
-# Prices per token are fractions of a cent; ten decimal places keep a single
-# token of the cheapest model exact. Eight integer digits is far beyond any
-# single request.
-COST_SCALE = 10
+# Prices per token are fractions of a cent; twelve decimal places keep every
+# per-token price genai-prices lists exact (oaitrace.pricing rounds to them).
+# Eight integer digits is far beyond any single request.
+COST_SCALE = 12
+COST_PRECISION = 20
 
 # Explicit names keep Alembic revisions stable across databases.
 NAMING_CONVENTION = {
@@ -91,10 +106,76 @@ class UtcDateTime(TypeDecorator[datetime.datetime]):
         return value.astimezone(datetime.timezone.utc)
 
 
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A Decimal that comes back exactly as it went in, on SQLite too.
+
+    PostgreSQL stores NUMERIC(20, 12). SQLite has no decimal type (a NUMERIC
+    column holds 8-byte floats), so there the value is stored as an exact
+    integer count of 1e-12 USD ("picodollars"): 0.00015 USD is 150000000.
+    Integers also sum exactly and fast in reports (see `oaitrace._reports`).
+    Values are rounded to `COST_SCALE` decimal places on the way in.
+    """
+
+    impl = Numeric(COST_PRECISION, COST_SCALE)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(COST_PRECISION, COST_SCALE))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        quantized = Decimal(value).quantize(_COST_QUANTUM)
+        if dialect.name == "sqlite":
+            return int(quantized.scaleb(COST_SCALE))
+        return quantized
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite" and isinstance(value, int):
+            return Decimal(value).scaleb(-COST_SCALE).quantize(_COST_QUANTUM)
+        return Decimal(str(value)).quantize(_COST_QUANTUM)
+
+
+_COST_QUANTUM = Decimal(1).scaleb(-COST_SCALE)
+
+
 class Base(DeclarativeBase):
     """Declarative base holding the metadata Alembic migrates to."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# Predicates of the partial indexes; reports use the same text so the
+# planners recognise them.
+FAILED_PREDICATE = "status_code >= 400 OR status_code IS NULL"
+# What reports call "model": as requested, else as answered (Azure
+# deployments send no model in the body).
+MODEL_EXPRESSION = "coalesce(request_model, response_model)"
+RETRIED_PREDICATE = "retry_attempt > 0"
+UNPRICED_PREDICATE = "cost_usd IS NULL"
+_FAILED = FAILED_PREDICATE
+_RETRIED = RETRIED_PREDICATE
+# What the errors and retries reports read of failed and retried attempts:
+# their partial indexes hold it all, so those reports never read the table.
+_ATTEMPT_COLUMNS = (
+    "started_at",
+    "status_code",
+    "error_code",
+    "error_type",
+    "request_model",
+    "response_model",
+    "endpoint",
+    "method",
+    "api_key_fingerprint",
+    "retry_attempt",
+    "duration_ms",
+    "request_id",
+    "id",
+)
 
 
 class RequestRow(Base):
@@ -141,7 +222,7 @@ class RequestRow(Base):
     error_code: Mapped[str | None] = mapped_column(String)
     error_message: Mapped[str | None] = mapped_column(Text)
     retry_attempt: Mapped[int | None] = mapped_column(Integer)
-    cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(18, COST_SCALE))
+    cost_usd: Mapped[Decimal | None] = mapped_column(ExactDecimal())
     tags: Mapped[dict[str, str]] = mapped_column(JsonType)
     # --- stored alongside ---
     usage_details: Mapped[dict[str, int | float]] = mapped_column(JsonType)
@@ -152,17 +233,88 @@ class RequestRow(Base):
     response_bytes: Mapped[int] = mapped_column(BigInteger)
     parse_error: Mapped[str | None] = mapped_column(Text)
     response_truncated: Mapped[bool] = mapped_column(Boolean)
+    # --- added in 0002: service tier and price provenance (oaitrace.pricing) ---
+    service_tier: Mapped[str | None] = mapped_column(String)
+    cost_reason: Mapped[str | None] = mapped_column(String)
+    price_source: Mapped[str | None] = mapped_column(String)
+    price_model: Mapped[str | None] = mapped_column(String)
+    price_provider: Mapped[str | None] = mapped_column(String)
+    # --- added in 0003: retries, providers and API objects ---
+    call_id: Mapped[str | None] = mapped_column(String(32))
+    provider: Mapped[str | None] = mapped_column(String)
+    object_ids: Mapped[dict[str, str]] = mapped_column(JsonType, server_default=text("'{}'"))
 
     # Every index slows the writer down, so only what reports filter and
     # group on: time ranges, one request by id, and (thing, time) pairs.
     __table_args__ = (
-        Index(None, "started_at"),
+        # Reports scan a time range and read only these columns: with them
+        # in the index SQLite never touches the wide table rows. Records
+        # arrive in time order, so inserts append to the end of it.
+        Index(
+            "ix_requests_report",
+            "started_at",
+            "request_model",
+            "response_model",
+            "endpoint",
+            "status_code",
+            "input_tokens",
+            "cached_input_tokens",
+            "output_tokens",
+            "reasoning_tokens",
+            "total_tokens",
+            "cost_usd",
+            "duration_ms",
+            "processing_ms",
+            "ttft_ms",
+        ),
+        # The same, led by the model as reports group it, so grouping by
+        # model reads the index in order instead of sorting every row.
+        Index(
+            "ix_requests_model_report",
+            text(MODEL_EXPRESSION),
+            "started_at",
+            "request_model",
+            "response_model",
+            "status_code",
+            "input_tokens",
+            "cached_input_tokens",
+            "output_tokens",
+            "reasoning_tokens",
+            "total_tokens",
+            "cost_usd",
+            "ratelimit_limit_requests",
+            "ratelimit_remaining_requests",
+            "ratelimit_limit_tokens",
+            "ratelimit_remaining_tokens",
+            "retry_after_s",
+        ),
+        # Small partial indexes: failed attempts (errors, retries) and retries.
+        Index(
+            "ix_requests_failed",
+            *_ATTEMPT_COLUMNS,
+            sqlite_where=text(_FAILED),
+            postgresql_where=text(_FAILED),
+        ),
+        # Attempts without a cost: why they are unpriced (costs), what to reprice.
+        Index(
+            "ix_requests_unpriced",
+            "started_at",
+            sqlite_where=text(UNPRICED_PREDICATE),
+            postgresql_where=text(UNPRICED_PREDICATE),
+        ),
+        Index(
+            "ix_requests_retried",
+            *_ATTEMPT_COLUMNS,
+            sqlite_where=text(_RETRIED),
+            postgresql_where=text(_RETRIED),
+        ),
         Index(None, "request_id"),
         Index(None, "response_id"),
         Index(None, "request_model", "started_at"),
         Index(None, "response_model", "started_at"),
         Index(None, "status_code", "started_at"),
         Index(None, "endpoint", "started_at"),
+        Index(None, "call_id"),
     )
 
 

@@ -27,7 +27,7 @@ _BODIES: Table = BodyRow.__table__  # type: ignore[assignment]
 _PLAIN_REQUEST_COLUMNS = tuple(
     name
     for name in _REQUESTS.columns.keys()  # noqa: SIM118 - a ColumnCollection, not a dict
-    if name not in ("finish_reasons", "tags", "usage_details")
+    if name not in ("finish_reasons", "tags", "usage_details", "object_ids")
 )
 
 # One C-level call fetches them all: much faster than getattr in a loop, and
@@ -46,6 +46,7 @@ def record_to_rows(record: Record) -> tuple[dict[str, Any], dict[str, Any]]:
     request_row["finish_reasons"] = None if finish_reasons is None else list(finish_reasons)
     request_row["tags"] = dict(record.tags)
     request_row["usage_details"] = dict(record.usage_details)
+    request_row["object_ids"] = dict(record.object_ids)
     body_row = {
         "request_pk": record.id,
         "request_headers": dict(record.request_headers),

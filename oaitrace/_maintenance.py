@@ -1,0 +1,213 @@
+"""Changing stored records: `prune` old ones, `reprice` costs after a price update.
+
+Both work in batches, each its own short transaction, so a recorder writing
+to the same database is only ever held up for one batch.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Callable
+from typing import Any, Final
+
+from sqlalchemy import Engine, Table, bindparam, delete, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from oaitrace.exceptions import DatabaseError
+from oaitrace.pricing import Cost, CostReason, Pricer, speech_characters, usage_counts
+from oaitrace.storage._engine import create_engine, resolve_database_url
+from oaitrace.storage._migrate import ensure_schema
+from oaitrace.storage._models import BodyRow, RequestRow
+
+__all__ = ["prune", "reprice"]
+
+DEFAULT_BATCH_SIZE: Final = 5_000
+_REQUESTS: Table = RequestRow.__table__  # type: ignore[assignment]
+_BODIES: Table = BodyRow.__table__  # type: ignore[assignment]
+_C = _REQUESTS.c
+
+Progress = Callable[[int, int], None]
+
+
+def _engine(database_url: str | None) -> Engine:
+    engine = create_engine(resolve_database_url(database_url), create=False)
+    ensure_schema(engine)
+    return engine
+
+
+def _failed(engine: Engine, exc: SQLAlchemyError, doing: str) -> DatabaseError:
+    url = engine.url.render_as_string(hide_password=True)
+    return DatabaseError(f"cannot {doing} in {url}: {exc.__class__.__name__}: {exc}")
+
+
+def count_older(database_url: str | None, before: datetime.datetime) -> int:
+    """How many attempts started before `before`."""
+    engine = create_engine(resolve_database_url(database_url), create=False)
+    try:
+        with engine.connect() as connection:
+            statement = select(func.count()).where(_C.started_at < before)
+            return int(connection.execute(statement).scalar_one())
+    except SQLAlchemyError as exc:
+        raise _failed(engine, exc, "count records") from exc
+    finally:
+        engine.dispose()
+
+
+def prune(
+    database_url: str | None,
+    before: datetime.datetime,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Progress | None = None,
+) -> int:
+    """Delete the attempts (and their headers and bodies) that started before `before`.
+
+    Returns how many were deleted. Bodies go with their request (the
+    foreign key cascades on both databases).
+    """
+    engine = _engine(database_url)
+    total = count_older(database_url, before) if progress else 0
+    deleted = 0
+    try:
+        while True:
+            with engine.begin() as connection:
+                ids = (
+                    select(_C.id)
+                    .where(_C.started_at < before)
+                    .order_by(_C.started_at)
+                    .limit(batch_size)
+                )
+                chosen = [row[0] for row in connection.execute(ids)]
+                if not chosen:
+                    break
+                # Explicitly too: a database created by hand may lack the cascade.
+                connection.execute(delete(_BODIES).where(_BODIES.c.request_pk.in_(chosen)))
+                connection.execute(delete(_REQUESTS).where(_C.id.in_(chosen)))
+            deleted += len(chosen)
+            if progress:
+                progress(deleted, total)
+    except SQLAlchemyError as exc:
+        raise _failed(engine, exc, "delete records") from exc
+    finally:
+        engine.dispose()
+    return deleted
+
+
+_REPRICE_COLUMNS: Final = (
+    _C.id,
+    _C.started_at,
+    _C.host,
+    _C.operation,
+    _C.status_code,
+    _C.request_model,
+    _C.response_model,
+    _C.service_tier,
+    _C.input_tokens,
+    _C.output_tokens,
+    _C.cached_input_tokens,
+    _C.reasoning_tokens,
+    _C.usage_details,
+)
+
+
+def reprice(
+    database_url: str | None,
+    *,
+    since: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+    price_file: str | os.PathLike[str] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Progress | None = None,
+) -> tuple[int, int]:
+    """Recompute the stored cost of every attempt in the period with today's prices.
+
+    Returns (attempts repriced, attempts whose cost changed). Speech
+    requests are priced from their stored request body (characters).
+    """
+    pricer = Pricer(price_file)
+    engine = _engine(database_url)
+    conditions = []
+    if since is not None:
+        conditions.append(_C.started_at >= since)
+    if until is not None:
+        conditions.append(_C.started_at < until)
+    statement_update = (
+        update(_REQUESTS)
+        .where(_C.id == bindparam("row_id"))
+        .values(
+            cost_usd=bindparam("cost_usd"),
+            cost_reason=bindparam("cost_reason"),
+            price_source=bindparam("price_source"),
+            price_model=bindparam("price_model"),
+            price_provider=bindparam("price_provider"),
+        )
+    )
+    seen = changed = 0
+    after = ""
+    try:
+        with engine.connect() as connection:
+            total = int(connection.execute(select(func.count()).where(*conditions)).scalar_one())
+        while True:
+            with engine.begin() as connection:
+                # Keyset pagination over the primary key: every batch is cheap.
+                rows = connection.execute(
+                    select(*_REPRICE_COLUMNS, _C.cost_usd, _BODIES.c.request_body)
+                    .select_from(_REQUESTS.outerjoin(_BODIES, _BODIES.c.request_pk == _C.id))
+                    .where(*conditions, _C.id > after)
+                    .order_by(_C.id)
+                    .limit(batch_size)
+                ).all()
+                if not rows:
+                    break
+                updates = []
+                for row in rows:
+                    cost = _price_row(pricer, row)
+                    if cost.usd != row.cost_usd:
+                        changed += 1
+                    updates.append(
+                        {
+                            "row_id": row.id,
+                            "cost_usd": cost.usd,
+                            "cost_reason": cost.reason,
+                            "price_source": cost.source,
+                            "price_model": cost.model,
+                            "price_provider": cost.provider,
+                        }
+                    )
+                connection.execute(statement_update, updates)
+            seen += len(rows)
+            after = rows[-1].id
+            if progress:
+                progress(seen, total)
+    except SQLAlchemyError as exc:
+        raise _failed(engine, exc, "update costs") from exc
+    finally:
+        engine.dispose()
+    return seen, changed
+
+
+def _price_row(pricer: Pricer, row: Any) -> Cost:
+    details = dict(row.usage_details or {})
+    if row.operation == "audio.speech" and "input_characters" not in details:
+        characters = speech_characters(row.request_body)
+        if characters is not None:
+            details["input_characters"] = characters
+    try:
+        return pricer.price_fields(
+            started_at=row.started_at,
+            host=row.host,
+            operation=row.operation,
+            status_code=row.status_code,
+            request_model=row.request_model,
+            response_model=row.response_model,
+            service_tier=row.service_tier,
+            counts=usage_counts(
+                row.input_tokens,
+                row.output_tokens,
+                row.cached_input_tokens,
+                row.reasoning_tokens,
+                details,
+            ),
+        )
+    except Exception:  # one bad row must not stop a reprice of millions
+        return Cost(usd=None, reason=CostReason.PRICING_ERROR)
