@@ -83,6 +83,7 @@ def make_record(**overrides: Any) -> Record:
         "price_source": None,
         "price_model": None,
         "price_provider": None,
+        "call_id": None,
     }
     unknown = set(overrides) - set(fields)
     if unknown:

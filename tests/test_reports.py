@@ -6,6 +6,7 @@ PostgreSQL with the same expected values: the reports must agree exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Iterator
 from decimal import Decimal
@@ -413,6 +414,31 @@ class TestRetries:
             report = query.retries()
 
         assert (0, []) == (report.calls, report.examples)
+
+    def test_call_id_links_attempts_beyond_the_window(self, database_url: str) -> None:
+        """Attempts recorded with a call_id are one call whatever the time between them."""
+        first = rec("x", DAY1, request_model="m", status_code=500, retry_attempt=0)
+        first = dataclasses.replace(first, call_id=first.id)
+        late = rec(
+            "y",
+            DAY1 + datetime.timedelta(hours=2),
+            request_model="m",
+            retry_attempt=1,
+            call_id=first.id,
+        )
+        with Store(database_url) as store:
+            store.insert([first, late])
+        with Query(database_url) as query:
+            report = query.retries()
+
+        expected = (1, 2, ("req_x", "req_y"), 7_200_000.0)
+        actual = (
+            report.calls,
+            report.attempts,
+            report.examples[0].request_ids,
+            report.examples[0].extra_ms,
+        )
+        assert expected == actual
 
 
 class TestSlowestAndFind:
