@@ -1,0 +1,1 @@
+"""The benchmark runner: environments, interleaved measurement, statistics, reports."""
