@@ -39,6 +39,7 @@ from ._log import (
 )
 from ._otel import Telemetry, capture_content_from_env
 from ._parse import parse
+from ._policy import ContentPolicy, PolledUsage, RedactHook
 from ._spool import DEFAULT_SPOOL_MAX_BYTES, Spool, spool_directory
 from .pricing import Cost, CostReason, Pricer
 from .storage import Store, resolve_database_url
@@ -94,7 +95,8 @@ class Recorder:
             (counted and logged; the request itself is never slowed).
         batch_size: records per database transaction.
         flush_interval: seconds the writer waits before storing a partial batch.
-        capture_limit: bytes of each response body kept (the rest is counted).
+        capture_limit: bytes of each response body kept (the rest is counted),
+            and characters of each stored request body.
         price_file: a TOML file of prices that override or add to
             genai-prices' (see `oaitrace.pricing.load_price_file`); None
             reads ``$OAITRACE_PRICE_FILE`` when set.
@@ -106,6 +108,10 @@ class Recorder:
             (``true``/``false``; unset is false).
         tags: tags stored with every request this recorder sees (under
             those of `oaitrace.tags(...)` blocks and per-call headers).
+        redact: a function ``(direction, body) -> body`` given each JSON
+            request and response body (direction ``"request"`` or
+            ``"response"``) after oaitrace's own redaction; what it returns
+            is stored (None: no body). A hook that raises stores no body.
         inject_stream_usage: add ``stream_options.include_usage`` to
             streamed chat and completions requests that do not say, so their
             usage is recorded. The caller then sees one extra chunk with
@@ -146,6 +152,7 @@ class Recorder:
         propagate_trace_context: bool = False,
         tags: Mapping[str, object] | None = None,
         inject_stream_usage: bool = False,
+        redact: RedactHook | None = None,
         price_file: str | os.PathLike[str] | None = None,
         spool_dir: str | os.PathLike[str] | None = None,
         spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
@@ -170,6 +177,8 @@ class Recorder:
         )
         self._pricer = Pricer(price_file)
         self._calls = CallTracker()
+        self._polled_usage = PolledUsage()
+        self._content_policy = ContentPolicy(redact, capture_limit)
         self._max_queue_size = max_queue_size
         self._batch_size = batch_size
         self._flush_interval = flush_interval
@@ -371,6 +380,8 @@ class Recorder:
             logger.warning(
                 EVENT_PARSE_FAILED, request_id=record.request_id, parse_error=record.parse_error
             )
+        self._polled_usage.account(record)
+        self._content_policy.apply(record)
         _set_cost(record, self._pricer.price(record))
         return record
 

@@ -1,0 +1,126 @@
+"""What the writer does to a freshly parsed Record before pricing and storing it.
+
+Two policies that need state or user code, so they live outside the pure
+parser:
+
+- `ContentPolicy`: the user's `redact=` hook over JSON bodies, and the cap on
+  stored request bodies.
+- `PolledUsage`: usage that only shows when an object is polled (a run, a
+  background Response, a batch) is counted once per object id, when it is
+  first seen in a final status, and never when the call that made the
+  object already counted its usage.
+
+Both fill the record in place: it was made on this thread a moment ago and
+nobody else holds it yet (copying 60 fields would cost more than the rest of
+the step).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Final
+
+from ._exchange import Record
+from ._routes import BILLED_OPERATIONS
+from ._sse import FINAL_STATUSES
+from ._usage import usage_from_json
+
+__all__ = ["ContentPolicy", "PolledUsage", "RedactHook"]
+
+# A hook gets the direction ("request" or "response") and the parsed JSON
+# body, and returns the body to store (or None to store none).
+RedactHook = Callable[[str, Any], Any]
+
+_set_field: Final = object.__setattr__
+# Object ids remembered for counting usage once; the oldest are forgotten first.
+_MAX_REMEMBERED: Final = 100_000
+# The objects whose usage shows when they are polled, and the key of their id.
+_POLLED_OBJECTS: Final = {"response": "response_id", "thread.run": "run_id", "batch": "batch_id"}
+
+
+class ContentPolicy:
+    """Applies the user's redact hook and the request body cap to stored bodies."""
+
+    __slots__ = ("_limit", "_redact")
+
+    def __init__(self, redact: RedactHook | None, body_limit: int) -> None:
+        self._redact = redact
+        self._limit = body_limit
+
+    def apply(self, record: Record) -> None:
+        """Rewrite the record's stored bodies as configured."""
+        hook = self._redact
+        if hook is not None:
+            _apply_hook(hook, record, "request", "request_body")
+            _apply_hook(hook, record, "response", "response_body")
+        body = record.request_body
+        if body is not None and len(body) > self._limit:
+            _set_field(record, "request_body", body[: self._limit])
+            _extra(record)["request_truncated"] = True
+
+
+class PolledUsage:
+    """Counts the usage of polled objects once per object id."""
+
+    def __init__(self, max_remembered: int = _MAX_REMEMBERED) -> None:
+        self._counted: OrderedDict[str, None] = OrderedDict()
+        self._max = max_remembered
+
+    def account(self, record: Record) -> None:
+        """Fill a poll's token fields the first time its object is seen finished."""
+        key = _POLLED_OBJECTS.get(record.extra.get("object_type", ""))
+        object_id = None if key is None else record.object_ids.get(key)
+        if not object_id:
+            return
+        if record.operation in BILLED_OPERATIONS:
+            # The creating call counted its own usage (or will never have
+            # any): a later retrieval of the same object must not add it again.
+            if record.input_tokens is not None or record.output_tokens is not None:
+                self._remember(object_id)
+            return
+        usage = record.extra.get("object_usage")
+        status = record.extra.get("object_status")
+        if type(usage) is not dict or status not in FINAL_STATUSES or object_id in self._counted:
+            return
+        self._remember(object_id)
+        counted = usage_from_json(usage)
+        for name in (
+            "input_tokens",
+            "output_tokens",
+            "total_tokens",
+            "cached_input_tokens",
+            "reasoning_tokens",
+        ):
+            _set_field(record, name, getattr(counted, name))
+        _set_field(record, "usage_details", counted.details)
+        _extra(record)["usage_counted_from_poll"] = True
+
+    def _remember(self, object_id: str) -> None:
+        counted = self._counted
+        counted[object_id] = None
+        counted.move_to_end(object_id)
+        while len(counted) > self._max:
+            counted.popitem(last=False)
+
+
+def _apply_hook(hook: RedactHook, record: Record, direction: str, field: str) -> None:
+    text = getattr(record, field)
+    if not text or text[:1] not in ("{", "["):
+        return  # only JSON bodies are offered to the hook; streams are kept as redacted
+    try:
+        rewritten = hook(direction, json.loads(text))
+        new_text = None if rewritten is None else json.dumps(rewritten, ensure_ascii=False)
+    except Exception as exc:
+        new_text = None
+        _extra(record)["redact_error"] = f"{type(exc).__name__}: {exc}"
+    _set_field(record, field, new_text)
+
+
+def _extra(record: Record) -> dict[str, Any]:
+    extra = record.extra
+    if type(extra) is not dict:
+        extra = dict(extra)
+        _set_field(record, "extra", extra)
+    return extra
