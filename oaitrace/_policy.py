@@ -5,10 +5,10 @@ parser:
 
 - `ContentPolicy`: the user's `redact=` hook over JSON bodies, and the cap on
   stored request bodies.
-- `PolledUsage`: usage that only shows when an object is polled (a run, a
-  background Response, a batch) is counted once per object id, when it is
-  first seen in a final status, and never when the call that made the
-  object already counted its usage.
+- `PolledUsage`: usage that only shows when an object is polled is counted
+  once per object id, when it is first seen in a final status: runs and
+  batches always; a Response only when this process saw it created in the
+  background (its usage otherwise came with its creation).
 
 Both fill the record in place: it was made on this thread a moment ago and
 nobody else holds it yet (copying 60 fields would cost more than the rest of
@@ -34,6 +34,7 @@ __all__ = ["ContentPolicy", "PolledUsage", "RedactHook"]
 RedactHook = Callable[[str, Any], Any]
 
 _set_field: Final = object.__setattr__
+_ABSENT: Final = object()
 # Object ids remembered for counting usage once; the oldest are forgotten first.
 _MAX_REMEMBERED: Final = 100_000
 # The objects whose usage shows when they are polled, and the key of their id.
@@ -66,6 +67,7 @@ class PolledUsage:
 
     def __init__(self, max_remembered: int = _MAX_REMEMBERED) -> None:
         self._counted: OrderedDict[str, None] = OrderedDict()
+        self._pending: OrderedDict[str, None] = OrderedDict()
         self._max = max_remembered
 
     def account(self, record: Record) -> None:
@@ -74,17 +76,24 @@ class PolledUsage:
         object_id = None if key is None else record.object_ids.get(key)
         if not object_id:
             return
+        status = record.extra.get("object_status")
         if record.operation in BILLED_OPERATIONS:
-            # The creating call counted its own usage (or will never have
-            # any): a later retrieval of the same object must not add it again.
             if record.input_tokens is not None or record.output_tokens is not None:
-                self._remember(object_id)
+                # The creating call counted its own usage: a later retrieval
+                # of the same object must not add it again.
+                self._remember(self._counted, object_id)
+            elif key == "response_id" and status not in FINAL_STATUSES:
+                # A background Response: its usage will show when polled.
+                self._remember(self._pending, object_id)
             return
         usage = record.extra.get("object_usage")
-        status = record.extra.get("object_status")
         if type(usage) is not dict or status not in FINAL_STATUSES or object_id in self._counted:
             return
-        self._remember(object_id)
+        # A Response's usage normally comes with its creation, possibly seen
+        # by another process; only a background one seen queued here is owed.
+        if key == "response_id" and self._pending.pop(object_id, _ABSENT) is _ABSENT:
+            return
+        self._remember(self._counted, object_id)
         counted = usage_from_json(usage)
         for name in (
             "input_tokens",
@@ -97,12 +106,11 @@ class PolledUsage:
         _set_field(record, "usage_details", counted.details)
         _extra(record)["usage_counted_from_poll"] = True
 
-    def _remember(self, object_id: str) -> None:
-        counted = self._counted
-        counted[object_id] = None
-        counted.move_to_end(object_id)
-        while len(counted) > self._max:
-            counted.popitem(last=False)
+    def _remember(self, ids: OrderedDict[str, None], object_id: str) -> None:
+        ids[object_id] = None
+        ids.move_to_end(object_id)
+        while len(ids) > self._max:
+            ids.popitem(last=False)
 
 
 def _apply_hook(hook: RedactHook, record: Record, direction: str, field: str) -> None:

@@ -660,10 +660,10 @@ class TestBatches:
             "completion_window": "24h",
             "request_counts": {"total": 100, "completed": 0, "failed": 0},
         } == create.extra["batch"]
-        # A polled batch: its usage is kept aside, not counted as this request's tokens.
-        assert (None, fx.BATCH_USAGE, "completed") == (
+        # A batch's usage shows only when polled: counted once, on the first completed poll.
+        assert (fx.BATCH_USAGE["input_tokens"], True, "completed") == (
             retrieve.record.input_tokens,
-            retrieve.extra["object_usage"],
+            retrieve.extra["usage_counted_from_poll"],
             retrieve.extra["batch"]["status"],
         )
         assert "file-cvaTdG" == retrieve.object_ids["output_file_id"]

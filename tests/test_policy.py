@@ -147,6 +147,30 @@ class TestPolledUsage:
         assert 20 == retrieved.extra["object_usage"]["input_tokens"]
 
 
+class TestBackgroundResponse:
+    def test_background_response_counts_once_when_polled_done(self, database: str) -> None:
+        """A Response created in the background counts its usage on the first completed poll."""
+        polls = []
+
+        def edge(request: httpx2.Request) -> httpx2.Response:
+            if request.method == "POST":
+                queued = {**RESPONSE, "status": "queued", "usage": None, "output": []}
+                return httpx2.Response(200, headers=OPENAI_HEADERS, json=queued)
+            polls.append(request)
+            if len(polls) == 1:
+                running = {**RESPONSE, "status": "in_progress", "usage": None, "output": []}
+                return httpx2.Response(200, headers=OPENAI_HEADERS, json=running)
+            return httpx2.Response(200, headers=OPENAI_HEADERS, json=RESPONSE)
+
+        with oaitrace.Recorder(database) as recorder:
+            client = client_for(recorder, edge)
+            client.responses.create(model="gpt-4.1", input="Hi", background=True)
+            for _ in range(3):
+                client.responses.retrieve("resp_123")
+            attempts = details(recorder)
+        assert [None, None, 20, None] == [d.record.input_tokens for d in attempts]
+
+
 class TestMemory:
     def test_100_mb_download_costs_the_cap_not_the_body(self, tmp_path: Path) -> None:
         """Recording a 100 MB streamed download keeps memory within a small multiple of the cap."""
