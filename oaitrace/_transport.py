@@ -120,6 +120,11 @@ class Capture:
         self._tail_bytes = 0
         self._finished = False
 
+    @property
+    def finished(self) -> bool:
+        """True once the Exchange was handed to the recorder."""
+        return self._finished
+
     def on_response(self, response: Any) -> None:
         """Note the status and headers the moment the response head arrived."""
         self._headers_ns = perf_counter_ns() - self._start_ns
@@ -224,6 +229,16 @@ def _record_failure(sink: ExchangeSink, capture: Capture | None, error: BaseExce
         capture.finish(complete=False, error=error)
 
 
+def _finish_unread(capture: Capture) -> None:
+    """Record a stream that is being garbage-collected, if nothing else did."""
+    # Runs for every response, so the usual case (already finished) costs
+    # one attribute read and nothing more.
+    if capture.finished:
+        return
+    with suppress(Exception):  # nothing may escape a finalizer
+        capture.finish(complete=False)
+
+
 class SyncTeeStreamCore:
     """Passes the response body through chunk by chunk, keeping a copy.
 
@@ -259,8 +274,7 @@ class SyncTeeStreamCore:
 
     def __del__(self) -> None:
         # A response that was never read nor closed is still an attempt.
-        with suppress(Exception):  # nothing may escape a finalizer
-            self._capture.finish(complete=False)
+        _finish_unread(self._capture)
 
 
 class AsyncTeeStreamCore:
@@ -294,8 +308,7 @@ class AsyncTeeStreamCore:
             self._capture.finish(complete=False)
 
     def __del__(self) -> None:
-        with suppress(Exception):  # nothing may escape a finalizer
-            self._capture.finish(complete=False)
+        _finish_unread(self._capture)
 
 
 def _attach(
