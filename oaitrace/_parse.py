@@ -25,6 +25,7 @@ from ._redact import (
     redact_message,
     redact_text,
     redact_url,
+    streamed_secret,
 )
 from ._routes import BILLED_OPERATIONS, route
 from ._usage import usage_from_json
@@ -172,7 +173,9 @@ def _parse(
         request_headers=request_headers,
         response_headers=response_headers,
         request_body=_request_text(exchange, request_headers, extra) if capture_content else None,
-        response_body=_response_text(body.content, content_type) if capture_content else None,
+        response_body=_stored_response_text(body.content, content_type, is_stream, extra)
+        if capture_content
+        else None,
         response_truncated=exchange.response_truncated,
         extra=extra,
         call_id=call_id,
@@ -318,6 +321,18 @@ def _request_text(
         extra["request_body_size"] = len(body)
         return None
     return redact_text(body.decode("utf-8", "replace"))
+
+
+def _stored_response_text(
+    content: bytes | None, content_type: str | None, is_stream: bool, extra: dict[str, Any]
+) -> str | None:
+    text = _response_text(content, content_type)
+    if is_stream and text and streamed_secret(text):
+        # Redaction works event by event; a key spelled over many deltas is
+        # only visible put together, so the whole stream is withheld.
+        extra["response_body_withheld"] = "a key-shaped string in the streamed text"
+        return None
+    return text
 
 
 def _response_text(content: bytes | None, content_type: str | None) -> str | None:

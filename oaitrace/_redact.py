@@ -7,6 +7,7 @@ case (no secret present) is kept to a few substring checks.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -20,6 +21,7 @@ __all__ = [
     "redact_message",
     "redact_text",
     "redact_url",
+    "streamed_secret",
 ]
 
 REDACTED: Final = "[redacted]"
@@ -171,6 +173,28 @@ def redact_url(url: str) -> str:
     if question_mark:
         return f"{base}?{_redact_query(query)}{hash_sign}{fragment}"
     return base
+
+
+# The text-carrying string values of stream events: chat and completions
+# deltas, Responses and transcription deltas, tool-call arguments.
+_STREAMED_TEXT: Final = re.compile(
+    r'"(?:content|delta|text|arguments|refusal|transcript)"\s*:\s*"((?:[^"\\]|\\.)*)"'
+)
+
+
+def streamed_secret(event_stream: str) -> bool:
+    """True when the text a stream's deltas spell out, put together, holds a key.
+
+    A key echoed by a model arrives split over many events ("sk", "-pro",
+    "j-..."), so redacting event by event cannot see it.
+    """
+    pieces = []
+    for match in _STREAMED_TEXT.finditer(event_stream):
+        try:
+            pieces.append(json.loads(f'"{match.group(1)}"'))
+        except ValueError:
+            pieces.append(match.group(1))
+    return _SECRET_PATTERN.search("".join(pieces)) is not None
 
 
 def redact_text(text: str) -> str:

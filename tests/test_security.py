@@ -477,13 +477,8 @@ class TestErrorMessages:
         assert expected == (len(stored), leaks("".join(stored))), stored
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: a key the model streams back token by token is split across SSE "
-    "deltas, and the stored raw stream is redacted piece by piece (see docs/SECURITY.md)",
-)
 def test_key_split_across_stream_deltas(tmp_path: Path) -> None:
-    """A key echoed in a stream as many small deltas is not stored (not yet redacted)."""
+    """A key echoed in a stream as many small deltas is not stored: the stream is withheld."""
     chunk = {"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o-mini"}
     pieces = [BODY_KEY[start : start + 4] for start in range(0, len(BODY_KEY), 4)]
     frames = [
