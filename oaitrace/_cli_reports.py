@@ -14,6 +14,7 @@ import io
 import time
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -852,20 +853,39 @@ class _ProgressBar:
 @click.option("--since", type=TIME, default="24h", show_default=True, help="From: 24h, 7d, ISO.")
 @click.option("--until", type=TIME, help="Before: 24h, 7d, ISO date (default: now).")
 @click.option("--json", "as_json", is_flag=True, help="Print the overview as JSON.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a self-contained HTML report with charts to this file "
+    "(needs pip install 'oaitrace[html]').",
+)
 def report_command(
     *,
     database: str | None,
     since: datetime.datetime | None,
     until: datetime.datetime | None,
     as_json: bool,
+    html_path: Path | None,
 ) -> None:
     """One screen: spend, tokens, errors, latency and rate-limit headroom.
+
+    With --html, one HTML file instead, that opens offline: spend, tokens,
+    requests and errors, latency, time to first chunk and rate limits over
+    time; top endpoints and tags; the slowest and failed requests.
 
     \b
     Example:
         oaitrace report
         oaitrace report -d oaitrace-demo.db --since 7d
+        oaitrace report --since 30d --html report.html
     """
+    if html_path is not None:
+        if as_json:
+            msg = "choose one of --json and --html"
+            raise _OptionError(msg)
+        _write_html_report(database, since, until, html_path)
+        return
     with _open_query(database) as query:
         costs = query.costs(by=("model",), since=since, until=until)
         failures = query.errors(since=since, until=until, examples=5)
@@ -893,6 +913,30 @@ def report_command(
         errors_tables(failures, "Errors")[0] if failures.rows else None,
         latency_table(latency, "Latency by model (ms)") if latency.rows else None,
         ratelimit_tables(limits, "Rate-limit headroom")[0] if limits.rows else None,
+    )
+
+
+def _write_html_report(
+    database: str | None,
+    since: datetime.datetime | None,
+    until: datetime.datetime | None,
+    path: Path,
+) -> None:
+    from oaitrace import _html_report  # noqa: PLC0415 - plotly is an optional extra
+
+    runtime = _html_report.plotly_js()
+    with _open_query(database) as query:
+        data = _html_report.collect(query, since=since, until=until)
+    page = _html_report.render(data, runtime)
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as error:
+        msg = f"cannot write {path}: {error.strerror or error}"
+        raise click.ClickException(msg) from None
+    total = data.costs_by_model.total
+    click.echo(
+        f"Wrote {path} ({len(page.encode()) / 1_000_000:.1f} MB): {total.requests:,} requests,"
+        f" {_period(since, until)}, per {data.bucket}."
     )
 
 

@@ -9,12 +9,15 @@ return the same numbers:
   fixed-point text would be summed as floats, the integer and fractional
   parts are summed as integers (`_cost_sum_columns`);
 - percentiles are nearest-rank, computed in Python over the values of each
-  group, never with a database's own percentile function.
+  group, never with a database's own percentile function;
+- `tag:<name>` groups by the `request_tags` row of that name, outer-joined
+  (no such tag: the group is None).
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import KeyedColumnElement
+from sqlalchemy.sql.selectable import FromClause, NamedFromClause
 
 from oaitrace._report_types import (
     ErrorCount,
@@ -62,6 +66,7 @@ from oaitrace.storage._models import (
     RETRIED_PREDICATE,
     UNPRICED_PREDICATE,
     RequestRow,
+    RequestTagRow,
 )
 
 __all__ = [
@@ -76,6 +81,7 @@ __all__ = [
 
 _REQUESTS = RequestRow.__table__
 _C = _REQUESTS.c
+_TAGS = RequestTagRow.__table__
 _DEFAULT_RETRY_WINDOW_S: Final = 600.0
 
 # The --by keys besides day/hour and tag:<name>.
@@ -95,9 +101,27 @@ _COLUMN_KEYS: Final[Mapping[str, Callable[[], ColumnElement[Any]]]] = {
 GROUP_KEYS: Final = (*_COLUMN_KEYS, "day", "hour", "tag:<name>")
 
 
-def _select(*columns: Any) -> Any:
-    """SELECT ... FROM requests: the FROM is explicit because some conditions are SQL text."""
-    return select(*columns).select_from(_REQUESTS)
+def _select(*columns: Any, by: Sequence[str] = ()) -> Any:
+    """SELECT ... FROM requests, joined to the tags `by` groups on.
+
+    The FROM is explicit because some conditions are SQL text.
+    """
+    source: FromClause = _REQUESTS
+    for key in by:
+        if _is_tag(key):
+            tag = _tag_alias(key[4:])
+            source = source.outerjoin(tag, and_(tag.c.request_pk == _C.id, tag.c.key == key[4:]))
+    return select(*columns).select_from(source)
+
+
+def _is_tag(key: str) -> bool:
+    return key.startswith("tag:") and len(key) > 4
+
+
+@functools.lru_cache(maxsize=64)
+def _tag_alias(name: str) -> NamedFromClause:
+    """One alias of request_tags per tag name: the group column and the join must share it."""
+    return _TAGS.alias()
 
 
 def _valid_keys() -> str:
@@ -123,8 +147,8 @@ def group_expression(dialect: str, key: str) -> ColumnElement[Any]:
     """The SQL expression of one --by key; QueryError listing the valid keys otherwise."""
     if key in ("day", "hour"):
         return _bucket(dialect, key)
-    if key.startswith("tag:") and len(key) > 4:
-        tag: ColumnElement[Any] = _C.tags[key[4:]].as_string()
+    if _is_tag(key):
+        tag: ColumnElement[Any] = _tag_alias(key[4:]).c.value
         return tag
     factory = _COLUMN_KEYS.get(key)
     if factory is None:
@@ -213,8 +237,9 @@ def _group_of(by: Sequence[str], row: Any) -> dict[str, GroupValue]:
 
 
 def _is_error() -> ColumnElement[bool]:
-    # As literal SQL, the very text of the partial index, so planners use it.
-    return text(FAILED_PREDICATE).self_group()  # type: ignore[return-value]
+    # As literal SQL, the very text of the partial index, so planners use it;
+    # in parentheses, or its OR would escape the other conditions of a WHERE.
+    return text(f"({FAILED_PREDICATE})")  # type: ignore[return-value]
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -276,6 +301,7 @@ def usage(scope: Scope, by: Sequence[str]) -> UsageReport:
         *(_total(_C[name]) for name in _USAGE_SUMS),
         _count_if(unpriced),
         *cost_columns,
+        by=by,
     ).where(*scope.where())
     if groups:
         statement = statement.group_by(*groups)
@@ -350,7 +376,7 @@ def errors(scope: Scope, by: Sequence[str], examples: int = 10) -> ErrorReport:
     requests, failed = (int(value or 0) for value in totals[0])
     keys = (_C.status_code, _C.error_code, _C.error_type)
     statement = (
-        _select(*groups, *keys, func.count().label("n"))
+        _select(*groups, *keys, func.count().label("n"), by=by)
         .where(*where, _is_error())
         .group_by(*groups, *keys)
     )
@@ -457,9 +483,9 @@ def latency(scope: Scope, by: Sequence[str]) -> LatencyReport:
     """
     groups = _groups(scope, by)
     network = _C.duration_ms - _C.processing_ms
-    statement = _select(*groups, _C.duration_ms, _C.processing_ms, network, _C.ttft_ms).where(
-        *scope.where(), _C.status_code < 400
-    )
+    statement = _select(
+        *groups, _C.duration_ms, _C.processing_ms, network, _C.ttft_ms, by=by
+    ).where(*scope.where(), _C.status_code < 400)
     width = len(groups)
     samples: dict[tuple[GroupValue, ...], _Samples] = {}
     # The hot loop of the slowest report: one dict lookup a row.
@@ -506,14 +532,13 @@ def ratelimits(scope: Scope, by: Sequence[str], bucket: str = "hour") -> RateLim
         _count_if(limited),
         func.max(case((limited, _C.retry_after_s))),
         func.max(case((has_headers, _C.started_at))),
+        by=by,
     ).where(*where, or_(has_headers, limited))
     if groups:
         statement = statement.group_by(*groups)
     width = len(groups)
     found = [row for row in scope.fetch(statement) if row[width] or row[width + 5]]
-    resets = _latest_resets(
-        scope, groups, has_headers, {tuple(row[:width]): row[-1] for row in found}
-    )
+    resets = _latest_resets(scope, by, has_headers, {tuple(row[:width]): row[-1] for row in found})
     rows = []
     for row in found:
         group_key = tuple(row[:width])
@@ -576,7 +601,7 @@ def _ratio(remaining: int | None, limit: int | None) -> float | None:
 
 def _latest_resets(
     scope: Scope,
-    groups: Sequence[KeyedColumnElement[Any]],
+    by: Sequence[str],
     has_headers: ColumnElement[bool],
     newest: Mapping[tuple[GroupValue, ...], datetime.datetime | None],
 ) -> dict[tuple[GroupValue, ...], tuple[float | None, float | None]]:
@@ -589,12 +614,14 @@ def _latest_resets(
     instants = sorted({instant for instant in newest.values() if instant is not None})
     if not instants:
         return {}
+    groups = _groups(scope, by)
     statement = (
         _select(
             *groups,
             _C.started_at,
             _C.ratelimit_reset_requests_s,
             _C.ratelimit_reset_tokens_s,
+            by=by,
         )
         .where(*scope.where(), has_headers, _C.started_at.in_(instants))
         .order_by(_C.id)
@@ -649,10 +676,10 @@ def retries(
     # read. Only retries need their call_id (a first attempt's call id is its
     # own id); retries are read last so their rows win.
     candidates: dict[str, Any] = {}
-    failed = _select(*columns, null(), _C.id).where(
+    failed = _select(*columns, null(), _C.id, by=by).where(
         *scope.where(), _is_error(), _C.retry_attempt.is_not(None)
     )
-    retries_only = _select(*columns, _C.call_id, _C.id).where(
+    retries_only = _select(*columns, _C.call_id, _C.id, by=by).where(
         *scope.where(), text(RETRIED_PREDICATE)
     )
     for statement in (failed, retries_only):

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Select, null, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from oaitrace._overview_reports import TagName, TimelineReport, TimelineRow
 from oaitrace._report_types import (
     ErrorCount,
     ErrorExample,
@@ -38,7 +39,7 @@ from oaitrace._report_types import (
 )
 from oaitrace.exceptions import DatabaseError, QueryError
 from oaitrace.storage._engine import create_engine, resolve_database_url
-from oaitrace.storage._models import BodyRow, RequestRow
+from oaitrace.storage._models import BodyRow, RequestRow, RequestTagRow
 
 __all__ = [
     "ErrorCount",
@@ -56,6 +57,9 @@ __all__ = [
     "RetriedCall",
     "RetryGroup",
     "RetryReport",
+    "TagName",
+    "TimelineReport",
+    "TimelineRow",
     "UsageReport",
     "UsageRow",
 ]
@@ -576,6 +580,37 @@ class Query:
         )
         return [_record_from_row(row) for row in self._fetch(statement)]
 
+    def timeline(
+        self,
+        bucket: str = "hour",
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        **filters: Any,
+    ) -> TimelineReport:
+        """Requests, errors, error rate and 429s per UTC `bucket` ("day" or "hour"), oldest first.
+
+        Example:
+            >>> for row in q.timeline("hour", since=yesterday).rows:  # doctest: +SKIP
+            ...     print(row.bucket, row.requests, f"{row.error_rate:.1%}")
+        """
+        from oaitrace import _overview_reports  # noqa: PLC0415
+
+        if bucket not in _overview_reports.BUCKETS:
+            msg = f"bucket must be 'day' or 'hour', not {bucket!r}"
+            raise QueryError(msg)
+        return _overview_reports.timeline(self._scope(since, until, filters), bucket)
+
+    def tag_names(
+        self,
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        **filters: Any,
+    ) -> list[TagName]:
+        """The tag names in use (for `by="tag:<name>"`) with how many attempts carry each."""
+        from oaitrace import _overview_reports  # noqa: PLC0415
+
+        return _overview_reports.tag_names(self._scope(since, until, filters))
+
     def find(
         self,
         since: datetime.datetime | None = None,
@@ -593,8 +628,13 @@ class Query:
         """
         _check_limit(limit)
         conditions = self._scope(since, until, filters).where()
+        tags = RequestTagRow.__table__.c
         for name, value in _tag_pairs(tag):
-            conditions.append(_REQUESTS.c.tags[name].as_string() == value)
+            # A primary-key lookup in request_tags, not the JSON of every row.
+            tagged = select(tags.request_pk).where(
+                tags.request_pk == _REQUESTS.c.id, tags.key == name, tags.value == value
+            )
+            conditions.append(tagged.exists())
         statement = (
             select(*_RECORD_COLUMNS)
             .where(*conditions)

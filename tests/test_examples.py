@@ -13,9 +13,13 @@ import openai
 import pytest
 
 from oaitrace._demo_server import DemoServer
+from oaitrace.query import Query
+from tests.conftest import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+# postgres.py needs a PostgreSQL server: its own test below.
+POSTGRES_EXAMPLE = ROOT / "examples" / "postgres.py"
+EXAMPLES = sorted(path for path in (ROOT / "examples").glob("*.py") if path != POSTGRES_EXAMPLE)
 
 
 @pytest.fixture(scope="module")
@@ -28,24 +32,48 @@ def server() -> Iterator[DemoServer]:
 def test_example_runs(script: Path, server: DemoServer, tmp_path: Path) -> None:
     """The example exits 0 and stores what it made into its own database."""
     database = tmp_path / "example.db"
+    result = _run_example(script, server, tmp_path, f"sqlite:///{database}")
+    assert 0 == result.returncode, result.stderr
+    assert database.exists()
+
+
+def test_postgres_example(
+    postgres_server: PostgresServer, server: DemoServer, tmp_path: Path
+) -> None:
+    """examples/postgres.py records into the PostgreSQL database named by its argument."""
+    database_url = postgres_server.new_database()
+    result = _run_example(POSTGRES_EXAMPLE, server, tmp_path, None, database_url)
+    assert 0 == result.returncode, result.stderr
+    assert "gpt-4o-mini: 1 requests" in result.stdout
+    with Query(database_url) as query:
+        assert 2 == query.usage(by=None).total.requests
+
+
+def _run_example(
+    script: Path,
+    server: DemoServer,
+    cwd: Path,
+    database_url: str | None,
+    *arguments: str,
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "OPENAI_BASE_URL": server.base_url,
         "OPENAI_API_KEY": "sk-example-not-a-real-key",
-        "OAITRACE_DATABASE_URL": f"sqlite:///{database}",
         "OAITRACE_EXAMPLE_SERVER": server.base_url,
     }
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
+    env.pop("OAITRACE_DATABASE_URL", None)
+    if database_url is not None:
+        env["OAITRACE_DATABASE_URL"] = database_url
+    return subprocess.run(
+        [sys.executable, str(script), *arguments],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert 0 == result.returncode, result.stderr
-    assert database.exists()
 
 
 def test_demo_server_command_serves_until_stopped() -> None:

@@ -47,6 +47,7 @@ __all__ = [
     "ExactDecimal",
     "JsonType",
     "RequestRow",
+    "RequestTagRow",
     "UtcDateTime",
 ]
 
@@ -266,6 +267,9 @@ class RequestRow(Base):
             "duration_ms",
             "processing_ms",
             "ttft_ms",
+            # Last, since 0004: `tag:<name>` groupings join request_tags on
+            # it, and from the index (SQLite indexes hold the rowid, not it).
+            "id",
         ),
         # The same, led by the model as reports group it, so grouping by
         # model reads the index in order instead of sorting every row.
@@ -331,3 +335,25 @@ class BodyRow(Base):
     request_body: Mapped[str | None] = mapped_column(Text)
     response_body: Mapped[str | None] = mapped_column(Text)
     extra: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+class RequestTagRow(Base):
+    """One tag of one attempt (added in 0004): what reports group and `find` filters on.
+
+    The same tags as `requests.tags`, which stays the record's own copy; here
+    a `tag:<name>` grouping is a join on an index instead of parsing the JSON
+    of every row. WITHOUT ROWID on SQLite: the primary key is the table, so a
+    tag costs one B-tree entry plus the (key, value) index.
+    """
+
+    __tablename__ = "request_tags"
+
+    request_pk: Mapped[str] = mapped_column(
+        String(32), ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[str] = mapped_column(String)
+
+    # No index besides the primary key: reports and `find` look tags up by
+    # (request_pk, key); a (key, value) index would cost the writer 12%.
+    __table_args__ = ({"sqlite_with_rowid": False},)

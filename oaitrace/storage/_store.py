@@ -1,4 +1,4 @@
-"""The writer's side of storage: batches of Records into `requests` and `bodies`."""
+"""The writer's side of storage: batches of Records into requests, bodies and request_tags."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from oaitrace._exchange import Record
 from oaitrace.exceptions import DatabaseError
 from oaitrace.storage._engine import create_engine, resolve_database_url
 from oaitrace.storage._migrate import ensure_schema
-from oaitrace.storage._models import BodyRow, RequestRow
+from oaitrace.storage._models import BodyRow, RequestRow, RequestTagRow
 
 __all__ = ["Store", "record_to_rows"]
 
 _REQUESTS: Table = RequestRow.__table__  # type: ignore[assignment]
 _BODIES: Table = BodyRow.__table__  # type: ignore[assignment]
+_TAGS: Table = RequestTagRow.__table__  # type: ignore[assignment]
 
 # Record attributes copied unchanged into `requests` (column names match).
 # Mappings and the finish_reasons tuple are converted in `record_to_rows`.
@@ -133,6 +134,7 @@ class Store:
         # Built once: the statements are the same for every batch.
         self._insert_requests = _PreparedInsert(_REQUESTS, self._engine.dialect)
         self._insert_bodies = _PreparedInsert(_BODIES, self._engine.dialect)
+        self._insert_tags = _PreparedInsert(_TAGS, self._engine.dialect)
         self._schema_ready = False
 
     @property
@@ -157,14 +159,23 @@ class Store:
             self.ensure_schema()
         request_rows = []
         body_rows = []
+        tag_rows: list[dict[str, Any]] = []
         for record in records:
             request_row, body_row = record_to_rows(record)
             request_rows.append(request_row)
             body_rows.append(body_row)
+            if record.tags:
+                record_id = record.id
+                tag_rows.extend(
+                    {"request_pk": record_id, "key": key, "value": value}
+                    for key, value in record.tags.items()
+                )
         try:
             with self._engine.begin() as connection:
                 self._insert_requests.execute(connection, request_rows)
                 self._insert_bodies.execute(connection, body_rows)
+                if tag_rows:
+                    self._insert_tags.execute(connection, tag_rows)
         except SQLAlchemyError as exc:
             msg = f"cannot store {len(records)} records in {self._safe_url()}: {exc}"
             raise DatabaseError(msg) from exc
