@@ -410,6 +410,17 @@ def _print(console: Console, *renderables: Any) -> None:
 # --- commands ---------------------------------------------------------------------------------
 
 
+def _machine_output(report: Any, keys: Sequence[str], *, as_json: bool, as_csv: bool) -> bool:
+    """Print a report as JSON or CSV when asked; False when a table is wanted instead."""
+    if as_json:
+        click.echo(_to_json(_plain(report)))
+        return True
+    if as_csv:
+        _emit_csv([_flat(row, keys) for row in report.rows])
+        return True
+    return False
+
+
 @click.command("usage")
 @_report_options("model")
 def usage_command(
@@ -433,12 +444,9 @@ def usage_command(
     _check_formats(as_json, as_csv)
     with _open_query(database) as query:
         report = query.usage(by=by, since=since, until=until, **_filters(model))
-    if as_json:
-        click.echo(_to_json(_plain(report)))
-    elif as_csv:
-        _emit_csv([_flat(row, by) for row in report.rows])
-    else:
-        _print(_console(), usage_table(report, f"Usage, {_period(since, until)}"))
+    if _machine_output(report, by, as_json=as_json, as_csv=as_csv):
+        return
+    _print(_console(), usage_table(report, f"Usage, {_period(since, until)}"))
 
 
 @click.command("costs")
@@ -467,16 +475,13 @@ def costs_command(
     _check_formats(as_json, as_csv)
     with _open_query(database) as query:
         report = query.costs(by=by, since=since, until=until, **_filters(model))
-    if as_json:
-        click.echo(_to_json(_plain(report)))
-    elif as_csv:
-        _emit_csv([_flat(row, by) for row in report.rows])
-    else:
-        console = _console()
-        _print(console, costs_table(report, f"Costs, {_period(since, until)}"))
-        note = _unpriced_note(report)
-        if note:
-            console.print(note)
+    if _machine_output(report, by, as_json=as_json, as_csv=as_csv):
+        return
+    console = _console()
+    _print(console, costs_table(report, f"Costs, {_period(since, until)}"))
+    note = _unpriced_note(report)
+    if note:
+        console.print(note)
 
 
 @click.command("errors")
@@ -513,15 +518,12 @@ def errors_command(
         report = query.errors(
             by=keys, since=since, until=until, examples=examples, **_filters(model)
         )
-    if as_json:
-        click.echo(_to_json(_plain(report)))
-    elif as_csv:
-        _emit_csv([_flat(row, keys) for row in report.rows])
-    else:
-        console = _console()
-        share = f" ({report.errors / report.requests:.1%})" if report.requests else ""
-        console.print(f"{report.errors:,} failed of {report.requests:,} requests{share}.")
-        _print(console, *errors_tables(report, f"Errors, {_period(since, until)}"))
+    if _machine_output(report, keys, as_json=as_json, as_csv=as_csv):
+        return
+    console = _console()
+    share = f" ({report.errors / report.requests:.1%})" if report.requests else ""
+    console.print(f"{report.errors:,} failed of {report.requests:,} requests{share}.")
+    _print(console, *errors_tables(report, f"Errors, {_period(since, until)}"))
 
 
 @click.command("latency")
@@ -549,12 +551,9 @@ def latency_command(
     _check_formats(as_json, as_csv)
     with _open_query(database) as query:
         report = query.latency(by=by, since=since, until=until, **_filters(model))
-    if as_json:
-        click.echo(_to_json(_plain(report)))
-    elif as_csv:
-        _emit_csv([_flat(row, by) for row in report.rows])
-    else:
-        _print(_console(), latency_table(report, f"Latency (ms), {_period(since, until)}"))
+    if _machine_output(report, by, as_json=as_json, as_csv=as_csv):
+        return
+    _print(_console(), latency_table(report, f"Latency (ms), {_period(since, until)}"))
 
 
 @click.command("ratelimits")
@@ -584,12 +583,9 @@ def ratelimits_command(
     _check_formats(as_json, as_csv)
     with _open_query(database) as query:
         report = query.ratelimits(by=by, since=since, until=until, bucket=bucket, **_filters(model))
-    if as_json:
-        click.echo(_to_json(_plain(report)))
-    elif as_csv:
-        _emit_csv([_flat(row, by) for row in report.rows])
-    else:
-        _print(_console(), *ratelimit_tables(report, f"Rate limits, {_period(since, until)}"))
+    if _machine_output(report, by, as_json=as_json, as_csv=as_csv):
+        return
+    _print(_console(), *ratelimit_tables(report, f"Rate limits, {_period(since, until)}"))
 
 
 @click.command("retries")
@@ -614,18 +610,15 @@ def retries_command(
     _check_formats(as_json, as_csv)
     with _open_query(database) as query:
         report = query.retries(by=by, since=since, until=until, **_filters(model))
-    if as_json:
-        click.echo(_to_json(_plain(report)))
-    elif as_csv:
-        _emit_csv([_flat(row, by) for row in report.rows])
-    else:
-        console = _console()
-        console.print(
-            f"{report.calls:,} calls needed retries: {report.attempts:,} attempts, "
-            f"{report.succeeded:,} succeeded in the end, "
-            f"{report.extra_ms / 1000:,.1f} s spent on retries."
-        )
-        _print(console, *retry_tables(report, f"Retries, {_period(since, until)}"))
+    if _machine_output(report, by, as_json=as_json, as_csv=as_csv):
+        return
+    console = _console()
+    console.print(
+        f"{report.calls:,} calls needed retries: {report.attempts:,} attempts, "
+        f"{report.succeeded:,} succeeded in the end, "
+        f"{report.extra_ms / 1000:,.1f} s spent on retries."
+    )
+    _print(console, *retry_tables(report, f"Retries, {_period(since, until)}"))
 
 
 @click.command("slow")
