@@ -13,6 +13,8 @@ import json
 from collections.abc import Iterator
 from typing import Any, Final
 
+from . import _otel_names as names
+
 __all__ = ["message_content"]
 
 _Part = dict[str, Any]
@@ -43,11 +45,11 @@ def message_content(
         return {}
     content: dict[str, str] = {}
     if inputs:
-        content["gen_ai.input.messages"] = _COMPACT.encode(inputs)
+        content[names.GEN_AI_INPUT_MESSAGES] = _COMPACT.encode(inputs)
     if outputs:
-        content["gen_ai.output.messages"] = _COMPACT.encode(outputs)
+        content[names.GEN_AI_OUTPUT_MESSAGES] = _COMPACT.encode(outputs)
     if system:
-        content["gen_ai.system_instructions"] = _COMPACT.encode(system)
+        content[names.GEN_AI_SYSTEM_INSTRUCTIONS] = _COMPACT.encode(system)
     return content
 
 

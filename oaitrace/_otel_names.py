@@ -71,8 +71,6 @@ __all__ = [
     "OPENAI_RESPONSE_PROCESSING_MS",
     "OPENAI_RESPONSE_SERVICE_TIER",
     "OPENAI_RESPONSE_SYSTEM_FINGERPRINT",
-    "PROVIDER_AZURE_OPENAI",
-    "PROVIDER_OPENAI",
     "SCHEMA_URL",
     "SERVER_ADDRESS",
     "SERVER_PORT",
@@ -191,5 +189,3 @@ DURATION_BUCKETS: Final = (
 )
 
 # gen_ai.provider.name values.
-PROVIDER_OPENAI: Final = "openai"
-PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from opentelemetry import propagate
 
@@ -46,8 +46,6 @@ def format_tags_header(**tags: object) -> dict[str, str]:
 
         client.chat.completions.create(..., extra_headers=oaitrace.tag_headers(user="u-42"))
     """
-    from urllib.parse import quote  # noqa: PLC0415 - only callers of this helper pay for it
-
     value = ", ".join(f"{quote(str(k), safe='')}={quote(str(v), safe='')}" for k, v in tags.items())
     return {TAGS_HEADER: value}
 

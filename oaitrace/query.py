@@ -245,6 +245,8 @@ _DETAIL_BODY_FIELDS = (
 )
 _FINISH_REASONS_INDEX = _RECORD_FIELDS.index("finish_reasons")
 _TAGS_INDEX = _RECORD_FIELDS.index("tags")
+# Newest first; the id breaks ties between attempts of the same microsecond.
+_NEWEST_FIRST = (_REQUESTS.c.started_at.desc(), _REQUESTS.c.id.desc())
 _OWN_ID_PREFIX = re.compile(r"[0-9a-f]{1,31}")
 
 
@@ -400,10 +402,7 @@ class Query:
         if until is not None:
             conditions.append(_REQUESTS.c.started_at < _as_utc("until", until))
         statement = (
-            select(*_RECORD_COLUMNS)
-            .where(*conditions)
-            .order_by(_REQUESTS.c.started_at.desc(), _REQUESTS.c.id.desc())
-            .limit(limit)
+            select(*_RECORD_COLUMNS).where(*conditions).order_by(*_NEWEST_FIRST).limit(limit)
         )
         return [_record_from_row(row) for row in self._fetch(statement)]
 
@@ -465,7 +464,7 @@ class Query:
             )
             .select_from(_REQUESTS.outerjoin(_BODIES, _BODIES.c.request_pk == _REQUESTS.c.id))
             .where(*conditions)
-            .order_by(_REQUESTS.c.started_at.desc(), _REQUESTS.c.id.desc())
+            .order_by(*_NEWEST_FIRST)
             .limit(limit)
         )
         return [_detail_from_row(row) for row in self._fetch(statement)]
@@ -636,10 +635,7 @@ class Query:
             )
             conditions.append(tagged.exists())
         statement = (
-            select(*_RECORD_COLUMNS)
-            .where(*conditions)
-            .order_by(_REQUESTS.c.started_at.desc(), _REQUESTS.c.id.desc())
-            .limit(limit)
+            select(*_RECORD_COLUMNS).where(*conditions).order_by(*_NEWEST_FIRST).limit(limit)
         )
         return [_record_from_row(row) for row in self._fetch(statement)]
 
