@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any, Final
 
 from ._decode import BodyDecoder, DecodeError
-from ._sse import FINAL_STATUSES, SSEDecoder, StreamAccumulator, take_response_params
+from ._sse import (
+    FINAL_STATUSES,
+    SSEDecoder,
+    StreamAccumulator,
+    plain_events,
+    take_response_params,
+)
 
 __all__ = ["BodyFacts", "is_text_type", "read_json_body", "read_stream_body"]
 
@@ -184,8 +192,57 @@ def read_stream_body(
     expected and not reported as a parse error.
     """
     facts = BodyFacts()
-    sse = SSEDecoder()
     accumulator = StreamAccumulator()
+    if content_encoding is None or BodyDecoder(content_encoding).is_identity:
+        content = b"".join(chunks)
+        events = plain_events(content)
+        if events is None:
+            _accumulate_incrementally(chunks, None, accumulator)
+        else:
+            # The raw chunk that completed an event holds its last byte.
+            chunk_ends = list(accumulate(map(len, chunks)))
+            for event, end in events:
+                accumulator.add(event, bisect_left(chunk_ends, end))
+    else:
+        try:
+            content = _accumulate_incrementally(chunks, content_encoding, accumulator)
+        except _StreamDecodeError as exc:
+            content = exc.decoded
+            facts.parse_error = f"cannot decode stream ({content_encoding}): {exc.__cause__}"
+    facts.content = content
+    facts.model = accumulator.model
+    facts.response_id = accumulator.response_id
+    facts.usage = accumulator.usage
+    facts.finish_reasons = accumulator.finish_reasons
+    facts.error = accumulator.error
+    facts.first_content_chunk = accumulator.first_content_chunk
+    facts.stream_ended = accumulator.ended
+    facts.response_params = accumulator.response_params or None
+    facts.obj = accumulator.final_object
+    invalid = accumulator.invalid_events - (1 if cut and accumulator.last_event_invalid else 0)
+    if invalid > 0 and facts.parse_error is None:
+        facts.parse_error = f"{invalid} stream events with invalid JSON"
+    return facts
+
+
+class _StreamDecodeError(Exception):
+    """A stream whose content encoding broke off; `decoded` is what came out before."""
+
+    def __init__(self, decoded: bytes) -> None:
+        super().__init__("content decoding failed")
+        self.decoded = decoded
+
+
+def _accumulate_incrementally(
+    chunks: Sequence[bytes], content_encoding: str | None, accumulator: StreamAccumulator
+) -> bytes:
+    """Decode and feed the chunks one by one, as they came; returns the decoded body.
+
+    Each event is added with the index of the chunk that completed it.
+    Raises `_StreamDecodeError` (caused by the `DecodeError`) when the
+    content encoding is broken.
+    """
+    sse = SSEDecoder()
     decoded: list[bytes] = []
     try:
         decoder = BodyDecoder(content_encoding)
@@ -201,18 +258,5 @@ def read_stream_body(
         for event in sse.feed(tail) + sse.flush():
             accumulator.add(event, last_index)
     except DecodeError as exc:
-        facts.parse_error = f"cannot decode stream ({content_encoding}): {exc}"
-    facts.content = b"".join(decoded)
-    facts.model = accumulator.model
-    facts.response_id = accumulator.response_id
-    facts.usage = accumulator.usage
-    facts.finish_reasons = accumulator.finish_reasons
-    facts.error = accumulator.error
-    facts.first_content_chunk = accumulator.first_content_chunk
-    facts.stream_ended = accumulator.ended
-    facts.response_params = accumulator.response_params or None
-    facts.obj = accumulator.final_object
-    invalid = accumulator.invalid_events - (1 if cut and accumulator.last_event_invalid else 0)
-    if invalid > 0 and facts.parse_error is None:
-        facts.parse_error = f"{invalid} stream events with invalid JSON"
-    return facts
+        raise _StreamDecodeError(b"".join(decoded)) from exc
+    return b"".join(decoded)

@@ -19,6 +19,7 @@ __all__ = [
     "SSEDecoder",
     "SSEEvent",
     "StreamAccumulator",
+    "plain_events",
     "take_response_params",
 ]
 
@@ -138,6 +139,34 @@ class SSEDecoder:
 
 
 _BYTE_ORDER_MARK: Final = b"\xef\xbb\xbf"
+
+
+def plain_events(content: bytes) -> list[tuple[SSEEvent, int]] | None:
+    """The events of a whole stream framed the plain way, each with the offset where it ends.
+
+    Plain framing is what OpenAI and most compatible servers send: LF line
+    ends only, and every event one `data: ` line, optionally after one
+    `event: ` line, closed by a blank line. Splitting such a body at once is
+    several times cheaper than feeding `SSEDecoder` chunk by chunk, and
+    gives the same events. Anything else (CR, comments, `id:` or `retry:`
+    fields, multi-line data, a half-sent last event, a byte order mark)
+    returns None: the caller then uses `SSEDecoder`.
+    """
+    if content[-2:] != b"\n\n" or b"\r" in content or content[:3] == _BYTE_ORDER_MARK:
+        return None
+    events: list[tuple[SSEEvent, int]] = []
+    end = 0
+    for block in content[:-2].split(b"\n\n"):
+        end += len(block) + 2
+        name: str | None = None
+        data_line = block
+        if block[:7] == b"event: ":
+            name_line, _, data_line = block.partition(b"\n")
+            name = name_line[7:].decode("utf-8", "replace")
+        if data_line[:6] != b"data: " or b"\n" in data_line:
+            return None
+        events.append((SSEEvent(data_line[6:].decode("utf-8", "replace"), name), end))
+    return events
 
 
 # Keys of a chat completion delta that carry generated output.
@@ -265,10 +294,9 @@ class StreamAccumulator:
         """
         if not self._saw_choices or self.first_content_chunk is None or self.model is None:
             return False
-        if '"usage"' in data or '"error"' in data:
+        if '"error"' in data or not _only_nulls(data, _USAGE_KEYS):
             return False
-        null_reasons = data.count('"finish_reason":null') + data.count('"finish_reason": null')
-        return data.count('"finish_reason"') == null_reasons
+        return _only_nulls(data, _FINISH_REASON_KEYS)
 
     def _add_typed(self, name: str, payload: dict[str, Any], chunk_index: int) -> None:
         if name == "error":
@@ -353,6 +381,22 @@ def take_response_params(obj: dict[str, Any], into: dict[str, str]) -> None:
         value = obj.get(key)
         if type(value) is str and value:
             into[key] = value
+
+
+# A quoted key and the two ways a chunk spells it with the value null.
+_USAGE_KEYS: Final = ('"usage"', '"usage":null', '"usage": null')
+_FINISH_REASON_KEYS: Final = ('"finish_reason"', '"finish_reason":null', '"finish_reason": null')
+
+
+def _only_nulls(data: str, keys: tuple[str, str, str]) -> bool:
+    """True when every occurrence of the key in `data` has the value null.
+
+    With `stream_options.include_usage` OpenAI puts `"usage":null` on every
+    chunk before the last, so the key alone does not make a chunk eventful.
+    """
+    key, compact, spaced = keys
+    count = data.count(key)
+    return not count or count == data.count(compact) + data.count(spaced)
 
 
 def _has_content(choice: dict[str, Any]) -> bool:

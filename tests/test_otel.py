@@ -24,6 +24,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader, Metric
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Sampler, SamplingResult
 from opentelemetry.semconv.schemas import Schemas
 from opentelemetry.trace import SpanKind, StatusCode
 from structlog.testing import capture_logs
@@ -364,6 +365,60 @@ class TestSpanAttributes:
             second.attributes["http.response.status_code"],
             second.status.status_code,
         )
+
+    def test_every_span_of_a_run_has_the_same_attributes(self, otel: Telemetry) -> None:
+        """The first span (attributes added after the start) and later ones (given at
+        the start, once spans are known to record) carry the very same attributes."""
+        client = otel.client()
+        for _ in range(3):
+            client.chat.completions.create(**CHAT_ARGS)
+        spans = sorted(otel.finished(), key=lambda span: span.start_time or 0)
+        attributes = [without_cost(span.attributes) for span in spans]
+        record_ids = {each.pop(names.OAITRACE_RECORD_ID) for each in attributes}
+        assert (3, 3, attributes[0], attributes[0]) == (
+            len(spans),
+            len(record_ids),
+            attributes[1],
+            attributes[2],
+        )
+
+    def test_a_sampler_sees_the_response_attributes_once_spans_record(self, tmp_path: Path) -> None:
+        """Samplers see what is known at the start of the span: after the first
+        recording span, that includes the response's model and usage."""
+        seen: list[dict[str, Any]] = []
+
+        class Seeing(Sampler):
+            def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+                attributes = kwargs.get("attributes")
+                if attributes is None and len(args) > 4:
+                    attributes = args[4]
+                seen.append(dict(attributes or {}))
+                return ALWAYS_ON.should_sample(*args, **kwargs)
+
+            def get_description(self) -> str:
+                return "seeing"
+
+        telemetry = Telemetry(tmp_path)
+        telemetry.tracer_provider = TracerProvider(sampler=Seeing())
+        telemetry.tracer_provider.add_span_processor(SimpleSpanProcessor(telemetry.spans))
+        recorder = oaitrace.Recorder(
+            database_url=f"sqlite:///{tmp_path / 'sampled.db'}",
+            tracer_provider=telemetry.tracer_provider,
+            meter_provider=telemetry.meter_provider,
+        )
+        telemetry.recorder.close()
+        telemetry.recorder = recorder
+        client = telemetry.client()
+        for _ in range(2):
+            client.chat.completions.create(**CHAT_ARGS)
+        assert len(telemetry.finished()) == 2
+        recorder.close()
+        assert [
+            ("gpt-4o-mini", None),
+            ("gpt-4o-mini", "gpt-4o-mini-2024-07-18"),
+        ] == [
+            (each.get("gen_ai.request.model"), each.get("gen_ai.response.model")) for each in seen
+        ]
 
     def test_azure_provider(self, otel: Telemetry) -> None:
         """Requests to an Azure OpenAI host name the provider azure.ai.openai."""

@@ -10,6 +10,7 @@ from oaitrace._redact import (
     redact_headers,
     redact_text,
     redact_url,
+    streamed_secret,
 )
 
 KEY = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789wxyz"
@@ -142,3 +143,30 @@ class TestRedactText:
         """Text with no marker is the very same object: the regex never ran."""
         text = '{"choices": [{"message": {"content": "hello"}}]}'
         assert text is redact_text(text)
+
+
+class TestStreamedSecret:
+    KEY = "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5qRs8t"
+
+    @staticmethod
+    def stream(*deltas: str) -> str:
+        """An event stream whose deltas carry the given JSON string bodies (escapes as written)."""
+        return "".join(
+            f'data: {{"choices":[{{"index":0,"delta":{{"content":"{delta}"}}}}]}}\n\n'
+            for delta in deltas
+        )
+
+    def test_key_spelled_over_deltas(self) -> None:
+        """Four characters per delta still make the key."""
+        pieces = [self.KEY[i : i + 4] for i in range(0, len(self.KEY), 4)]
+        assert streamed_secret(self.stream(*pieces))
+
+    def test_key_with_escaped_characters(self) -> None:
+        """A JSON escape (\\u002d for "-") inside a delta is decoded before looking."""
+        escaped = self.KEY.replace("-", "\\u002d")
+        pieces = [escaped[:9], escaped[9:20], escaped[20:]]
+        assert streamed_secret(self.stream(*pieces))
+
+    def test_ordinary_text(self) -> None:
+        """Text that only talks about keys, with escapes and quotes, is not a secret."""
+        assert not streamed_secret(self.stream(r"the \"sk\" prefix", " names a key-", r"\n"))

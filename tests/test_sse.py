@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from oaitrace import _sse as sse_module
 from oaitrace._parse import parse
-from oaitrace._sse import SSEDecoder, SSEEvent, StreamAccumulator
+from oaitrace._sse import SSEDecoder, SSEEvent, StreamAccumulator, plain_events
 from tests.corpus import build_exchange
 
 
@@ -156,6 +159,72 @@ class TestArbitrarySplits:
         ) == record_fields([MIXED_STREAM])
 
 
+def incremental_events(chunks: list[bytes]) -> list[tuple[SSEEvent, int]]:
+    """Each event `SSEDecoder` gives, with the index of the chunk that completed it."""
+    decoder = SSEDecoder()
+    found = [(event, index) for index, chunk in enumerate(chunks) for event in decoder.feed(chunk)]
+    return found + [(event, len(chunks) - 1) for event in decoder.flush()]
+
+
+# Lines of which the property below builds streams: plain ones and every kind
+# of framing the plain splitter must hand back to the incremental decoder.
+STREAM_LINES = st.sampled_from(
+    [
+        b'data: {"a":1}\n\n',
+        b"data: [DONE]\n\n",
+        b"data: \n\n",
+        b"data: caf\xc3\xa9\n\n",
+        b"event: response.created\ndata: {}\n\n",
+        b"event: ping\n\n",
+        b"data:x\n\n",
+        b": comment\n\n",
+        b"id: 4\ndata: y\n\n",
+        b"data: a\ndata: b\n\n",
+        b"data: cr\r\n\r\n",
+        b"\n",
+        b"data: unfinished",
+    ]
+)
+
+
+class TestPlainEvents:
+    @settings(max_examples=400, deadline=None)
+    @given(
+        st.lists(STREAM_LINES, max_size=8),
+        st.lists(st.integers(min_value=0, max_value=200), max_size=6),
+        st.booleans(),
+    )
+    def test_same_events_and_chunks_as_the_decoder(
+        self, lines: list[bytes], offsets: list[int], with_bom: bool
+    ) -> None:
+        """Where the splitter takes a stream, it finds what the decoder finds, each
+        event completed by the same chunk; everything else it hands back (None)."""
+        content = (b"\xef\xbb\xbf" if with_bom else b"") + b"".join(lines)
+        chunks = split_at(content, [offset for offset in offsets if offset <= len(content)])
+        plain = plain_events(content)
+        if plain is not None:
+            ends = list(itertools.accumulate(map(len, chunks)))
+            split = [(event, bisect.bisect_left(ends, end)) for event, end in plain]
+            assert incremental_events(chunks) == split
+
+    def test_plain_framing_is_taken(self) -> None:
+        """OpenAI's own framing, chat and Responses, takes the fast path."""
+        content = b'data: {"a":1}\n\nevent: response.done\ndata: {}\n\ndata: [DONE]\n\n'
+        assert [
+            (SSEEvent('{"a":1}'), 15),
+            (SSEEvent("{}", "response.done"), 46),
+            (SSEEvent("[DONE]"), 60),
+        ] == plain_events(content)
+
+    @pytest.mark.parametrize(
+        "content",
+        [b"data: a\r\n\r\n", b": hi\n\ndata: a\n\n", b"data: a\n\ndata: b", b"id: 1\ndata: a\n\n"],
+    )
+    def test_other_framing_is_handed_back(self, content: bytes) -> None:
+        """CR line ends, comments, a half-sent event and id fields go to the decoder."""
+        assert plain_events(content) is None
+
+
 def accumulate(*events: SSEEvent) -> StreamAccumulator:
     """An accumulator fed the events, event i as completed by chunk i."""
     accumulator = StreamAccumulator()
@@ -222,6 +291,38 @@ class TestStreamAccumulator:
         assert (accumulator.finish_reasons, accumulator.usage) == (
             ("length", "stop"),
             {"prompt_tokens": 3},
+        )
+
+    def test_include_usage_null_chunks_are_not_parsed(self, monkeypatch: Any) -> None:
+        """`"usage":null` on every chunk (include_usage) does not make it worth parsing.
+
+        The content chunks in between are skipped; the usage chunk at the end
+        and the finish reason are still read.
+        """
+        decoded: list[str] = []
+        real_decode = sse_module._decode_json
+
+        def counting_decode(text: str) -> Any:
+            decoded.append(text)
+            return real_decode(text)
+
+        monkeypatch.setattr(sse_module, "_decode_json", counting_decode)
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> SSEEvent:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            return data({"model": "m", "choices": [choice], "usage": None})
+
+        accumulator = accumulate(
+            chunk({"role": "assistant", "content": ""}),
+            chunk({"content": "a"}),
+            *[chunk({"content": str(index)}) for index in range(10)],
+            chunk({}, "stop"),
+            data({"model": "m", "choices": [], "usage": {"prompt_tokens": 3}}),
+        )
+        assert (accumulator.finish_reasons, accumulator.usage, len(decoded)) == (
+            ("stop",),
+            {"prompt_tokens": 3},
+            4,
         )
 
     def test_legacy_completion_text_is_content(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oaitrace.exceptions import ConfigurationError, DatabaseError, MissingDependencyError
 from oaitrace.query import Query
@@ -23,7 +26,7 @@ from oaitrace.storage import (
     resolve_database_url,
     upgrade,
 )
-from oaitrace.storage._engine import create_engine
+from oaitrace.storage._engine import create_engine, encode_json
 from tests.factories import make_record
 
 
@@ -199,6 +202,61 @@ class TestRecordToRows:
         request_row, _ = record_to_rows(record)
 
         assert expected == (request_row["finish_reasons"], request_row["tags"])
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+class TestEncodeJson:
+    @settings(max_examples=300, deadline=None)
+    @given(JSON_VALUES)
+    def test_reads_back_as_the_standard_library_reads_its_own(self, value: object) -> None:
+        """Whatever encoder writes it, the text reads back as the value itself."""
+        assert json.loads(json.dumps(value)) == json.loads(encode_json(value))
+
+    def test_compact_and_unescaped(self) -> None:
+        """No spaces, non-ASCII kept as UTF-8 text: what the `json` encoder wrote before."""
+        value = {"text": "café ☕", "list": [1, 2.5, None, True]}
+        expected = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+        assert expected == encode_json(value)
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            ({"n": 2**70}, '{"n":1180591620717411303424}'),
+            ({"s": "\ud800"}, '{"s":"\ud800"}'),
+            ({1: "a"}, '{"1":"a"}'),
+        ],
+    )
+    def test_what_orjson_refuses_is_written_by_json(self, value: object, expected: str) -> None:
+        """Integers past 64 bits, lone surrogates and non-string keys are kept exactly."""
+        assert expected == encode_json(value)
+
+    def test_nan_is_null(self) -> None:
+        """NaN and infinity, which are not JSON, are written as null."""
+        assert '{"a":null,"b":null}' == encode_json({"a": float("nan"), "b": float("inf")})
+
+    def test_a_huge_integer_in_extra_is_stored_exactly(self, tmp_path: Path) -> None:
+        """A body field past 64 bits goes through storage unchanged."""
+        path = tmp_path / "traces.db"
+        record = make_record(extra={"object_usage": {"bytes": 2**70}})
+        with Store(str(path)) as store:
+            store.insert([record])
+        with Query(str(path)) as query:
+            detail = query.detail(record.id)
+
+        assert {"object_usage": {"bytes": 2**70}} == (detail.extra if detail else None)
 
 
 class TestStore:

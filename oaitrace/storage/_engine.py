@@ -20,6 +20,11 @@ from sqlalchemy.exc import ArgumentError
 
 from oaitrace.exceptions import ConfigurationError, DatabaseError, MissingDependencyError
 
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - a dependency; only a stripped install lacks it
+    _orjson = None  # type: ignore[assignment]
+
 __all__ = [
     "DATABASE_URL_ENV",
     "DEFAULT_DATABASE_URL",
@@ -27,6 +32,7 @@ __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "SQLITE_CACHE_KIB",
     "create_engine",
+    "encode_json",
     "resolve_database_url",
     "sqlite_path",
 ]
@@ -41,10 +47,30 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # SQLite; `BEGIN IMMEDIATE` takes the write lock up front (used by migrations).
 SQLITE_BEGIN_OPTION = "oaitrace_sqlite_begin"
 
-# Called for every JSON column of every stored row: the encoder's own method
-# skips json.dumps' per-call argument handling; non-ASCII text is kept as is
-# (smaller than \u escapes); records never contain cycles.
+# The fallback of `encode_json`: the encoder's own method skips json.dumps'
+# per-call argument handling; non-ASCII text is kept as is (smaller than \u
+# escapes); records never contain cycles.
 _JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":"))
+
+
+def encode_json(value: Any) -> str:
+    """The JSON text of a column value; called for every JSON column of every stored row.
+
+    orjson writes the same JSON as the standard library, compact and with
+    non-ASCII text kept, about ten times faster (seven JSON columns a record
+    cost the writer 15-20 µs with `json`). What orjson refuses (an integer
+    past 64 bits, a lone surrogate, a non-string key) goes to `json`, which
+    takes it; orjson also writes NaN and infinity as null, which PostgreSQL
+    accepts and `json` would have spelled invalidly.
+    """
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(value).decode()
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            pass
+    return _JSON_ENCODER.encode(value)
+
+
 # More page cache than SQLite's 2 MiB default: request_id and response_id
 # arrive in random order, so their index inserts touch pages all over the index.
 SQLITE_CACHE_KIB = 16_384
@@ -135,7 +161,7 @@ def create_engine(url: str, *, create: bool = True) -> Engine:
     if path is not None:
         _prepare_sqlite_file(path, create=create)
     try:
-        engine = sqlalchemy.create_engine(url, json_serializer=_JSON_ENCODER.encode)
+        engine = sqlalchemy.create_engine(url, json_serializer=encode_json)
     except ArgumentError as exc:
         msg = f"cannot use database URL {url!r}: {exc}; {_URL_HELP}"
         raise ConfigurationError(msg) from exc
