@@ -201,8 +201,9 @@ def read_stream_body(
         else:
             # The raw chunk that completed an event holds its last byte.
             chunk_ends = list(accumulate(map(len, chunks)))
-            for event, end in events:
-                accumulator.add(event, bisect_left(chunk_ends, end))
+            add = accumulator.add_data
+            for data, name, end in events:
+                add(data, name, bisect_left(chunk_ends, end))
     else:
         try:
             content = _accumulate_incrementally(chunks, content_encoding, accumulator)

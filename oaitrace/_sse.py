@@ -141,31 +141,47 @@ class SSEDecoder:
 _BYTE_ORDER_MARK: Final = b"\xef\xbb\xbf"
 
 
-def plain_events(content: bytes) -> list[tuple[SSEEvent, int]] | None:
-    """The events of a whole stream framed the plain way, each with the offset where it ends.
+def plain_events(content: bytes) -> list[tuple[str, str | None, int]] | None:
+    """(data, event name, offset where it ends) of each event of a stream framed the plain way.
 
     Plain framing is what OpenAI and most compatible servers send: LF line
     ends only, and every event one `data: ` line, optionally after one
     `event: ` line, closed by a blank line. Splitting such a body at once is
     several times cheaper than feeding `SSEDecoder` chunk by chunk, and
     gives the same events. Anything else (CR, comments, `id:` or `retry:`
-    fields, multi-line data, a half-sent last event, a byte order mark)
-    returns None: the caller then uses `SSEDecoder`.
+    fields, multi-line data, a half-sent last event, a byte order mark,
+    invalid UTF-8) returns None: the caller then uses `SSEDecoder`.
+
+    Offsets are in bytes of `content`; the text is decoded once, not event
+    by event.
     """
     if content[-2:] != b"\n\n" or b"\r" in content or content[:3] == _BYTE_ORDER_MARK:
         return None
-    events: list[tuple[SSEEvent, int]] = []
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    ascii_only = len(text) == len(content)
+    events: list[tuple[str, str | None, int]] = []
+    named = 0
     end = 0
-    for block in content[:-2].split(b"\n\n"):
-        end += len(block) + 2
-        name: str | None = None
-        data_line = block
-        if block[:7] == b"event: ":
-            name_line, _, data_line = block.partition(b"\n")
-            name = name_line[7:].decode("utf-8", "replace")
-        if data_line[:6] != b"data: " or b"\n" in data_line:
+    for block in text[:-2].split("\n\n"):
+        # Offsets count bytes; only non-ASCII text needs encoding to count them.
+        end += (len(block) if ascii_only else len(block.encode("utf-8"))) + 2
+        if block[:6] == "data: ":
+            events.append((block[6:], None, end))
+        elif block[:7] == "event: ":
+            named += 1
+            name, _, data_line = block.partition("\n")
+            if data_line[:6] != "data: ":
+                return None
+            events.append((data_line[6:], name[7:], end))
+        else:
             return None
-        events.append((SSEEvent(data_line[6:].decode("utf-8", "replace"), name), end))
+    # Two LFs end each event and one more follows each `event:` line: any
+    # other LF is a line this fast path does not read (a second data line).
+    if text.count("\n") != 2 * len(events) + named:
+        return None
     return events
 
 
@@ -252,14 +268,16 @@ class StreamAccumulator:
 
     def add(self, event: SSEEvent, chunk_index: int) -> None:
         """Take one event into account."""
-        data = event.data
+        self.add_data(event.data, event.event, chunk_index)
+
+    def add_data(self, data: str, name: str | None, chunk_index: int) -> None:
+        """`add` for an event given as its data and name (no `SSEEvent` made)."""
         self.last_event_invalid = False
         if data == "[DONE]":
             self.done = True
             return
         if not data:
             return
-        name = event.event
         if name is not None and name.endswith(".delta"):
             # Named deltas (Responses, Assistants) are content and nothing else.
             self._mark_content(chunk_index)
@@ -396,7 +414,10 @@ def _only_nulls(data: str, keys: tuple[str, str, str]) -> bool:
     """
     key, compact, spaced = keys
     count = data.count(key)
-    return not count or count == data.count(compact) + data.count(spaced)
+    if not count:
+        return True
+    nulls = data.count(compact)
+    return nulls == count or nulls + data.count(spaced) == count
 
 
 def _has_content(choice: dict[str, Any]) -> bool:

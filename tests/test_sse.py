@@ -174,6 +174,7 @@ STREAM_LINES = st.sampled_from(
         b"data: [DONE]\n\n",
         b"data: \n\n",
         b"data: caf\xc3\xa9\n\n",
+        b"data: \xff broken \xe2\x82\n\n",
         b"event: response.created\ndata: {}\n\n",
         b"event: ping\n\n",
         b"data:x\n\n",
@@ -204,24 +205,32 @@ class TestPlainEvents:
         plain = plain_events(content)
         if plain is not None:
             ends = list(itertools.accumulate(map(len, chunks)))
-            split = [(event, bisect.bisect_left(ends, end)) for event, end in plain]
+            split = [
+                (SSEEvent(data, name), bisect.bisect_left(ends, end)) for data, name, end in plain
+            ]
             assert incremental_events(chunks) == split
 
     def test_plain_framing_is_taken(self) -> None:
         """OpenAI's own framing, chat and Responses, takes the fast path."""
         content = b'data: {"a":1}\n\nevent: response.done\ndata: {}\n\ndata: [DONE]\n\n'
-        assert [
-            (SSEEvent('{"a":1}'), 15),
-            (SSEEvent("{}", "response.done"), 46),
-            (SSEEvent("[DONE]"), 60),
-        ] == plain_events(content)
+        assert [('{"a":1}', None, 15), ("{}", "response.done", 46), ("[DONE]", None, 60)] == (
+            plain_events(content)
+        )
 
     @pytest.mark.parametrize(
         "content",
-        [b"data: a\r\n\r\n", b": hi\n\ndata: a\n\n", b"data: a\n\ndata: b", b"id: 1\ndata: a\n\n"],
+        [
+            b"data: a\r\n\r\n",
+            b": hi\n\ndata: a\n\n",
+            b"data: a\n\ndata: b",
+            b"id: 1\ndata: a\n\n",
+            b"data: a\ndata: b\n\n",
+            b"data: \xff\n\n",
+        ],
     )
     def test_other_framing_is_handed_back(self, content: bytes) -> None:
-        """CR line ends, comments, a half-sent event and id fields go to the decoder."""
+        """CR line ends, comments, a half-sent event, id fields, two data lines and
+        invalid UTF-8 go to the decoder."""
         assert plain_events(content) is None
 
 
