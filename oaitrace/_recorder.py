@@ -63,6 +63,10 @@ _RETRY_LAST_S: Final = 5.0
 # How often the writer looks for segments other processes left in the spool.
 _SPOOL_SCAN_INTERVAL_S: Final = 30.0
 _WARNING_INTERVAL_S: Final = 10.0
+# Backpressure: with this many batches waiting, the emitting thread waits
+# (at most _BACKPRESSURE_WAIT_S) for the writer to catch up.
+_BACKPRESSURE_BATCHES: Final = 2
+_BACKPRESSURE_WAIT_S: Final = 1.0
 
 
 class _FlushRequest:
@@ -92,7 +96,8 @@ class Recorder:
         tracer_provider: OpenTelemetry tracer provider (None: the global one).
         meter_provider: OpenTelemetry meter provider (None: the global one).
         max_queue_size: exchanges held in memory before new ones are dropped
-            (counted and logged; the request itself is never slowed).
+            (counted and logged). Two batches behind, `emit` already waits
+            for the writer (see `emit`).
         batch_size: records per database transaction.
         flush_interval: seconds the writer waits before storing a partial batch.
         capture_limit: bytes of each response body kept (the rest is counted),
@@ -134,7 +139,8 @@ class Recorder:
     replayed ones included), `spooled_count` (written to the spool),
     `replayed_count` (taken from the spool into the database),
     `dropped_count` (queue full or closed), `lost_count` (neither stored
-    nor spooled), `parse_error_count`, `internal_error_count`.
+    nor spooled), `parse_error_count`, `internal_error_count`,
+    `backpressure_count` (times `emit` waited for the writer).
     """
 
     def __init__(
@@ -181,6 +187,7 @@ class Recorder:
         self._content_policy = ContentPolicy(redact, capture_limit)
         self._max_queue_size = max_queue_size
         self._batch_size = batch_size
+        self._backpressure_at = min(batch_size * _BACKPRESSURE_BATCHES, max_queue_size)
         self._flush_interval = flush_interval
         self._capture_limit = capture_limit
         self._store: Store | None = None
@@ -204,6 +211,7 @@ class Recorder:
         self.replayed_count = 0
         self.parse_error_count = 0
         self.internal_error_count = 0
+        self.backpressure_count = 0
         self._handle_sigterm = handle_sigterm
         self._start_writer()
         _live_recorders.add(self)
@@ -218,15 +226,40 @@ class Recorder:
         return self._capture_limit
 
     def emit(self, exchange: Exchange) -> None:
-        """Queue an exchange for storage. Never blocks, never raises."""
+        """Queue an exchange for storage. Never raises.
+
+        It returns at once, unless the writer has fallen behind by two
+        batches: then it waits (at most a second) for the writer to catch
+        up, so that a process whose threads keep the GIL busy cannot starve
+        the writer until the queue overflows and records are dropped.
+        """
         queue = self._queue
         if self._closed or len(queue) >= self._max_queue_size:
             self.dropped_count += 1
             self._warn(EVENT_QUEUE_FULL, dropped=self.dropped_count)
             return
         queue.append(exchange)
-        if len(queue) >= self._batch_size:
-            self._wake.set()
+        waiting = len(queue)
+        if waiting >= self._batch_size:
+            if waiting >= self._backpressure_at:
+                self._wait_for_writer()
+            else:
+                self._wake.set()
+
+    def _wait_for_writer(self) -> None:
+        """Give the writer the GIL until it has worked the queue down below a batch.
+
+        A thread that never blocks starves the others: CPython 3.11 hands
+        the GIL over only every 5 ms, and a thread that gives it up for a
+        moment (as the openai SDK does once per request, for randomness)
+        takes it straight back. Waiting here lets the writer run freely.
+        """
+        if threading.current_thread() is self._writer or not self._writer.is_alive():
+            return
+        self.backpressure_count += 1
+        self._drained.clear()
+        self._wake.set()
+        self._drained.wait(_BACKPRESSURE_WAIT_S)
 
     def report_internal_error(self, error: BaseException) -> None:
         """Count and log a failure inside oaitrace that the caller must not see."""
@@ -314,6 +347,8 @@ class Recorder:
     def _start_writer(self) -> None:
         self._queue: deque[Exchange | _FlushRequest] = deque()
         self._wake = threading.Event()
+        # Set each time the writer has emptied the queue (see `emit`).
+        self._drained = threading.Event()
         self._stopping = False
         self._writer = threading.Thread(
             target=self._run_writer, name="oaitrace-writer", daemon=True
@@ -326,9 +361,11 @@ class Recorder:
             self._wake.clear()
             try:
                 self._drain()
+                self._drained.set()
                 self._replay_when_due()
             except Exception as exc:
                 self.report_internal_error(exc)
+                self._drained.set()
             if self._stopping and not self._queue:
                 self._spool.close()
                 return
@@ -349,6 +386,8 @@ class Recorder:
             if len(batch) >= self._batch_size:
                 self._store_batch(batch, waiting)
                 batch = []
+                if len(queue) < self._batch_size:
+                    self._drained.set()  # an emitter waiting for room may go on
         self._store_batch(batch, waiting)
         if waiting and self._spool_pending:
             # A flush asks now: one attempt, whatever the retry delay says.

@@ -83,6 +83,24 @@ def redact_headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
     Repeated headers are joined with ", " as HTTP allows; `set-cookie` is
     redacted anyway, so its joining quirks do not matter.
     """
+    lower_names = _LOWER_NAMES
+    try:
+        # The usual case, every name seen before and none repeated, in one comprehension.
+        headers = {
+            lower_names[raw_name]: raw_value.decode("latin-1") for raw_name, raw_value in raw
+        }
+    except KeyError:
+        headers = _joined_headers(raw)
+    else:
+        if len(headers) != len(raw):
+            headers = _joined_headers(raw)
+    for name in _SENSITIVE_HEADERS.intersection(headers):
+        headers[name] = REDACTED
+    return headers
+
+
+def _joined_headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Headers with lower-case names, repeated ones joined; learns names it has not seen."""
     headers: dict[str, str] = {}
     known_name = _LOWER_NAMES.get
     for raw_name, raw_value in raw:
@@ -90,8 +108,6 @@ def redact_headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
         value = raw_value.decode("latin-1")
         previous = headers.get(name)
         headers[name] = value if previous is None else f"{previous}, {value}"
-    for name in _SENSITIVE_HEADERS.intersection(headers):
-        headers[name] = REDACTED
     return headers
 
 

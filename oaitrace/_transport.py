@@ -61,6 +61,7 @@ class Capture:
     """
 
     __slots__ = (
+        "_capture_limit",
         "_captured_bytes",
         "_chunk_arrival_ns",
         "_chunks",
@@ -113,6 +114,7 @@ class Capture:
         self._headers_ns: int | None = None
         self._chunks: list[bytes] = []
         self._chunk_arrival_ns: list[int] = []
+        self._capture_limit = sink.capture_limit
         self._captured_bytes = 0
         self._response_bytes = 0
         self._truncated = False
@@ -133,16 +135,19 @@ class Capture:
 
     def on_chunk(self, chunk: bytes) -> None:
         """Keep a raw chunk and its arrival time, up to the capture limit."""
+        # Runs for every chunk of every response: attribute reads only, the
+        # limit read once per response.
         size = len(chunk)
         self._response_bytes += size
-        room = self._sink.capture_limit - self._captured_bytes
-        if size <= room:
+        captured = self._captured_bytes + size
+        if captured <= self._capture_limit:
             self._chunks.append(chunk)
             self._chunk_arrival_ns.append(perf_counter_ns() - self._start_ns)
-            self._captured_bytes += size
+            self._captured_bytes = captured
         else:
             # Past the cap only the byte count and a short tail grow, so a
             # 100 MB download costs at most the cap in memory.
+            room = self._capture_limit - self._captured_bytes
             if room > 0:
                 self._chunks.append(chunk[:room])
                 self._chunk_arrival_ns.append(perf_counter_ns() - self._start_ns)

@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -161,3 +163,66 @@ class TestProcessLifecycle:
             ids = sorted(record.request_id or "" for record in query.requests(limit=1000))
         expected = sorted([f"parent_{i}" for i in range(30)] + [f"child_{i}" for i in range(20)])
         assert expected == ids
+
+
+def sdk_client(recorder: oaitrace.Recorder) -> Any:
+    """The real openai SDK over the recorder's client and a mock of the API."""
+    import httpx2  # noqa: PLC0415
+    import openai  # noqa: PLC0415
+
+    from tests.openai_edge import openai_handler  # noqa: PLC0415
+
+    return openai.OpenAI(
+        api_key="sk-test-0123456789",
+        base_url="https://api.openai.com/v1",
+        http_client=recorder.client(transport=httpx2.MockTransport(openai_handler(httpx2))),
+        max_retries=0,
+    )
+
+
+def chat_calls(client: Any, calls: int) -> None:
+    for _ in range(calls):
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
+
+
+def test_a_busy_caller_does_not_starve_the_writer(tmp_path: Path) -> None:
+    """SDK calls back to back keep the GIL busy (the openai SDK gives it up for a
+    moment per request and takes it straight back). A writer that also gave it
+    up per record (kernel randomness for ids, sqlite3 stepping row by row) got
+    a turn only every few milliseconds and the queue overflowed."""
+    database = tmp_path / "busy.db"
+    recorder = oaitrace.Recorder(
+        str(database), batch_size=50, max_queue_size=120, handle_sigterm=False
+    )
+    chat_calls(sdk_client(recorder), 600)
+    assert recorder.close(timeout=30)
+
+    assert (0, 600) == (recorder.dropped_count, count_rows(database))
+
+
+def test_emit_waits_for_a_writer_two_batches_behind(tmp_path: Path) -> None:
+    """A writer slower than the caller (here a redact hook that sleeps) is
+    waited for once two batches queue up, instead of dropping what overflows."""
+    database = tmp_path / "slow.db"
+
+    def slow_redact(direction: str, body: Any) -> Any:
+        time.sleep(0.002)
+        return body
+
+    recorder = oaitrace.Recorder(
+        str(database),
+        batch_size=20,
+        max_queue_size=50,
+        redact=slow_redact,
+        handle_sigterm=False,
+    )
+    chat_calls(sdk_client(recorder), 200)
+    assert recorder.close(timeout=30)
+
+    assert (0, 200, True) == (
+        recorder.dropped_count,
+        count_rows(database),
+        recorder.backpressure_count > 0,
+    )

@@ -38,6 +38,18 @@ class TestRedactHeaders:
         raw = [(b"X-Thing", b"a"), (b"x-thing", b"b"), (b"Content-Type", b"application/json")]
         assert redact_headers(raw) == {"x-thing": "a, b", "content-type": "application/json"}
 
+    def test_known_names_give_the_same_result(self) -> None:
+        """Once every name was seen (the fast path), repeats still join and secrets still go."""
+        raw = [
+            (b"X-Seen-Twice", b"a"),
+            (b"x-seen-twice", b"b"),
+            (b"Authorization", b"Bearer sk-secret"),
+        ]
+        expected = {"x-seen-twice": "a, b", "authorization": REDACTED}
+        assert [expected, expected] == [redact_headers(raw), redact_headers(raw)]
+        unique = [(b"X-Seen-Twice", b"c"), (b"Authorization", b"Bearer sk-secret")]
+        assert {"x-seen-twice": "c", "authorization": REDACTED} == redact_headers(unique)
+
     def test_values_decode_as_latin1(self) -> None:
         """Header bytes outside ASCII decode as latin-1, as HTTP defines."""
         assert redact_headers([(b"x-name", b"caf\xe9")]) == {"x-name": "caf\u00e9"}

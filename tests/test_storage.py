@@ -27,6 +27,7 @@ from oaitrace.storage import (
     upgrade,
 )
 from oaitrace.storage._engine import create_engine, encode_json
+from oaitrace.storage._store import _MultiRowInsert
 from tests.factories import make_record
 
 
@@ -296,6 +297,40 @@ class TestStore:
         expected = 200
 
         assert expected == (stored.status_code if stored else None)
+
+    def test_sqlite_inserts_a_batch_in_one_statement_per_table(self, tmp_path: Path) -> None:
+        """A batch is one INSERT per table, not one per row: sqlite3 gives the GIL up
+        per statement it steps, and each time the writer may wait 5 ms for it."""
+        path = tmp_path / "traces.db"
+        records = [make_record() for _ in range(300)]
+        statements: list[str] = []
+        with Store(str(path)) as store:
+            store.ensure_schema()
+            with store._engine.connect() as connection:
+                dbapi = connection.connection.dbapi_connection
+                assert dbapi is not None
+                dbapi.set_trace_callback(statements.append)
+            store.insert(records)
+        inserts = [sql.split(" (", 1)[0] for sql in statements if sql.startswith("INSERT")]
+
+        assert (
+            ["INSERT INTO requests", "INSERT INTO bodies", "INSERT INTO request_tags"],
+            (300, 300),
+        ) == (inserts, count_rows(path))
+
+    def test_statements_stay_under_the_parameter_limit(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A batch larger than one statement may bind is split, and all of it is stored."""
+        monkeypatch.setattr(_MultiRowInsert, "_MAX_PARAMETERS", 200)
+        path = tmp_path / "traces.db"
+        records = [make_record() for _ in range(50)]
+        with Store(str(path)) as store:
+            store.insert(records)
+        with Query(str(path)) as query:
+            stored = {record.id for record in query.requests(limit=100)}
+
+        assert ((50, 50), {record.id for record in records}) == (count_rows(path), stored)
 
     def test_empty_batch(self, tmp_path: Path) -> None:
         """An empty batch does nothing, not even create the tables."""

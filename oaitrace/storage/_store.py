@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import operator
+import sqlite3
 from collections.abc import Sequence
+from itertools import chain
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Connection, Dialect, Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -93,6 +95,7 @@ class _PreparedInsert:
             if compiled.positional and compiled.positiontup
             else None
         )
+        self._multi_row = _MultiRowInsert(self.sql, len(keys)) if dialect.name == "sqlite" else None
         processors = []
         for column in table.columns:
             processor = column.type.dialect_impl(dialect).bind_processor(dialect)
@@ -112,8 +115,48 @@ class _PreparedInsert:
         row_values = self._row_values
         if row_values is None:
             connection.exec_driver_sql(self.sql, rows)
+        elif self._multi_row is not None:
+            self._multi_row.execute(connection, [row_values(row) for row in rows])
         else:
             connection.exec_driver_sql(self.sql, [row_values(row) for row in rows])
+
+
+class _MultiRowInsert:
+    """SQLite's INSERT of many rows as one statement: `VALUES (?, ...), (?, ...), ...`.
+
+    sqlite3's executemany gives up the GIL around every row it steps, and a
+    thread that gives the GIL up while the application's thread keeps it
+    busy waits up to the switch interval (5 ms) to get it back: measured, a
+    500-row batch then took seconds while the application ran, and records
+    piled up in the queue. One statement per several hundred rows gives it
+    up once. Rows per statement stay under SQLite's bound-parameter limit.
+    """
+
+    # SQLITE_MAX_VARIABLE_NUMBER: 32766 since SQLite 3.32, 999 before.
+    _MAX_PARAMETERS: Final = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+
+    def __init__(self, sql: str, columns: int) -> None:
+        head, _, rest = sql.partition(" VALUES ")
+        group_end = rest.index(")") + 1
+        self._head = head
+        self._group = rest[:group_end]
+        self._tail = rest[group_end:]
+        self._rows_per_statement = max(1, self._MAX_PARAMETERS // columns)
+        self._statements: dict[int, str] = {}
+
+    def execute(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+        step = self._rows_per_statement
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            parameters = tuple(chain.from_iterable(chunk))
+            connection.exec_driver_sql(self._statement(len(chunk)), parameters)
+
+    def _statement(self, rows: int) -> str:
+        statement = self._statements.get(rows)
+        if statement is None:
+            values = ", ".join([self._group] * rows)
+            statement = self._statements[rows] = f"{self._head} VALUES {values}{self._tail}"
+        return statement
 
 
 class Store:
