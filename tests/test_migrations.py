@@ -273,3 +273,55 @@ class TestPostgreSQL:
         expected: list[object] = []
 
         assert expected == differences
+
+
+class TestWithoutAlembic:
+    def test_head_is_alembics_head(self) -> None:
+        """The head read from the scripts' text is the one Alembic computes."""
+        from alembic.config import Config  # noqa: PLC0415
+        from alembic.script import ScriptDirectory  # noqa: PLC0415
+
+        config = Config()
+        config.set_main_option("script_location", str(migrations_directory()))
+
+        assert ScriptDirectory.from_config(config).get_current_head() == head_revision()
+
+    def test_revision_is_alembics_reading(self, tmp_path: Path) -> None:
+        """The revision read with one SELECT is what Alembic reads, before and after."""
+        database = tmp_path / "traces.db"
+        engine = create_engine(resolve_database_url(str(database)))
+        readings = []
+        for step in (lambda: None, lambda: upgrade(str(database), "0002")):
+            step()
+            with engine.connect() as connection:
+                readings.append(
+                    (
+                        MigrationContext.configure(connection).get_current_revision(),
+                        current_revision(str(database)),
+                    )
+                )
+        engine.dispose()
+
+        assert [(None, None), ("0002", "0002")] == readings
+
+    def test_a_current_database_is_written_without_importing_alembic(self, tmp_path: Path) -> None:
+        """Alembic (some 40,000 objects every full GC walks) is loaded only to migrate."""
+        database = tmp_path / "traces.db"
+        upgrade(str(database))
+        script = (
+            "import sys\n"
+            "from oaitrace.storage import Store\n"
+            "from tests.factories import make_record\n"
+            f"with Store({str(database)!r}) as store:\n"
+            "    store.insert([make_record()])\n"
+            "print('alembic' in sys.modules)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+
+        assert "False" == result.stdout.strip()

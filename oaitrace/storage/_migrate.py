@@ -11,18 +11,19 @@ leaves nothing half-done.
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.script.revision import RevisionError
-from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from oaitrace.exceptions import DatabaseError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
 from oaitrace.storage._engine import (
     SQLITE_BEGIN_OPTION,
     create_engine,
@@ -62,8 +63,19 @@ def migrations_directory() -> Path:
     raise DatabaseError(msg)
 
 
+# Alembic is imported only to migrate. It holds some 40,000 objects that every
+# full garbage collection of the application's process would walk through,
+# and a database that is current (every start but the first) needs none of it.
+_VERSION_TABLE: Final = "alembic_version"
+_SELECT_REVISION: Final = text("SELECT version_num FROM alembic_version")
+_REVISION_LINE: Final = re.compile(r'^revision: str = "([^"]+)"$', re.MULTILINE)
+_DOWN_REVISION_LINE: Final = re.compile(r'^down_revision: [^=]+= "([^"]+)"$', re.MULTILINE)
+
+
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
     """An Alembic `Config` for our scripts, bound to a connection or a URL."""
+    from alembic.config import Config  # noqa: PLC0415 - see _VERSION_TABLE
+
     config = Config()
     config.set_main_option("script_location", str(migrations_directory()))
     if url is not None:
@@ -76,25 +88,48 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
 
 @functools.cache
 def _script_directory() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory  # noqa: PLC0415 - see _VERSION_TABLE
+
     return ScriptDirectory.from_config(alembic_config())
 
 
+@functools.cache
 def head_revision() -> str:
-    """The newest revision this version of oaitrace knows."""
-    head = _script_directory().get_current_head()
-    if head is None:
-        msg = "oaitrace's database migrations are empty; reinstall oaitrace"
+    """The newest revision this version of oaitrace knows.
+
+    Read from the scripts' own `revision` / `down_revision` lines (the
+    history is linear): the one revision no other script builds on. A test
+    checks that Alembic finds the same head.
+    """
+    revisions: set[str] = set()
+    built_on: set[str] = set()
+    for script in (migrations_directory() / "versions").glob("*.py"):
+        source = script.read_text(encoding="utf-8")
+        revisions.update(_REVISION_LINE.findall(source))
+        built_on.update(_DOWN_REVISION_LINE.findall(source))
+    heads = revisions - built_on
+    if len(heads) != 1:
+        msg = f"oaitrace's database migrations have {len(heads)} heads; reinstall oaitrace"
         raise DatabaseError(msg)
-    return head
+    return heads.pop()
 
 
 def database_revision(connection: Connection) -> str | None:
     """The revision a database is at; None when it has never been migrated."""
-    return MigrationContext.configure(connection).get_current_revision()
+    if not inspect(connection).has_table(_VERSION_TABLE):
+        return None
+    found = list(connection.execute(_SELECT_REVISION).scalars())
+    # Alembic's own reading: several rows would be several heads, which this
+    # linear history never writes; report the first, as `alembic current` lists it.
+    return found[0] if found else None
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade to `revision` in one transaction holding the database's write lock."""
+    from alembic import command  # noqa: PLC0415 - see _VERSION_TABLE
+    from alembic.script.revision import RevisionError  # noqa: PLC0415
+    from alembic.util import CommandError  # noqa: PLC0415
+
     url = engine.url.render_as_string(hide_password=True)
     try:
         with engine.connect() as connection:
@@ -116,6 +151,9 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 def _check_known(revision: str | None, url: str) -> None:
     if revision is None:
         return
+    from alembic.script.revision import RevisionError  # noqa: PLC0415 - see _VERSION_TABLE
+    from alembic.util import CommandError  # noqa: PLC0415
+
     try:
         known = _script_directory().get_revision(revision) is not None
     except (CommandError, RevisionError):
