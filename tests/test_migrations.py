@@ -291,8 +291,9 @@ class TestWithoutAlembic:
         database = tmp_path / "traces.db"
         engine = create_engine(resolve_database_url(str(database)))
         readings = []
-        for step in (lambda: None, lambda: upgrade(str(database), "0002")):
-            step()
+        for revision in (None, "0002"):
+            if revision is not None:
+                upgrade(str(database), revision)
             with engine.connect() as connection:
                 readings.append(
                     (
