@@ -254,7 +254,13 @@ class Recorder:
         moment (as the openai SDK does once per request, for randomness)
         takes it straight back. Waiting here lets the writer run freely.
         """
-        if threading.current_thread() is self._writer or not self._writer.is_alive():
+        if (
+            threading.current_thread() is self._writer
+            or not self._writer.is_alive()
+            # An unwritable database slows the writer, not the GIL: waiting
+            # would only slow the caller (the spool takes the records).
+            or self._retry_delay > 0.0
+        ):
             return
         self.backpressure_count += 1
         self._drained.clear()
