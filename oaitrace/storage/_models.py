@@ -300,15 +300,20 @@ class RequestRow(Base):
             postgresql_where=text(_FAILED),
         ),
         # Attempts without a cost: why they are unpriced (costs), what to reprice.
+        # Status and reason since 0005, so costs reads no table row for them.
         Index(
             "ix_requests_unpriced",
             "started_at",
+            "status_code",
+            "cost_reason",
             sqlite_where=text(UNPRICED_PREDICATE),
             postgresql_where=text(UNPRICED_PREDICATE),
         ),
+        # With the call id since 0005: retries links retried attempts by it.
         Index(
             "ix_requests_retried",
             *_ATTEMPT_COLUMNS,
+            "call_id",
             sqlite_where=text(_RETRIED),
             postgresql_where=text(_RETRIED),
         ),
