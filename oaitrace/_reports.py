@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import datetime
 import functools
+import heapq
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -31,6 +33,8 @@ from sqlalchemy import (
     Engine,
     and_,
     case,
+    cast,
+    extract,
     func,
     null,
     or_,
@@ -242,6 +246,17 @@ def _is_error() -> ColumnElement[bool]:
     return text(f"({FAILED_PREDICATE})")  # type: ignore[return-value]
 
 
+def _succeeded() -> ColumnElement[bool]:
+    """Attempts answered below 400, as a WHERE term that no index serves.
+
+    SQLite keeps no statistics, so for `status_code < 400` it would read the
+    nineteen attempts in twenty that succeeded through the status index, one
+    table lookup each, instead of scanning a covering index (measured over
+    1,000,000 records: latency 3.7 s, the unpriced reasons of costs 0.8 s).
+    """
+    return (_C.status_code + 0) < 400
+
+
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
@@ -351,7 +366,7 @@ def costs(scope: Scope, by: Sequence[str]) -> UsageReport:
     rows = sorted(report.rows, key=lambda row: (-row.cost_usd, -row.requests, _sort_key(row.group)))
     statement = (
         _select(_C.cost_reason, func.count())
-        .where(*scope.where(), text(UNPRICED_PREDICATE), _C.status_code < 400)
+        .where(*scope.where(), text(UNPRICED_PREDICATE), _succeeded())
         .group_by(_C.cost_reason)
     )
     reasons = {
@@ -485,7 +500,7 @@ def latency(scope: Scope, by: Sequence[str]) -> LatencyReport:
     network = _C.duration_ms - _C.processing_ms
     statement = _select(
         *groups, _C.duration_ms, _C.processing_ms, network, _C.ttft_ms, by=by
-    ).where(*scope.where(), _C.status_code < 400)
+    ).where(*scope.where(), _succeeded())
     width = len(groups)
     samples: dict[tuple[GroupValue, ...], _Samples] = {}
     # The hot loop of the slowest report: one dict lookup a row.
@@ -663,7 +678,7 @@ def retries(
     groups = _groups(scope, by)
     columns = (
         *key_columns,
-        _C.started_at,
+        _epoch_microseconds(scope.dialect),
         _C.duration_ms,
         _C.retry_attempt,
         _C.status_code,
@@ -683,43 +698,69 @@ def retries(
         *scope.where(), text(RETRIED_PREDICATE)
     )
     for statement in (failed, retries_only):
-        # Raw rows: SQLite's timestamps come as text, parsed in _assemble_calls.
         for row in scope.fetch_raw(statement):
             candidates[row[-1]] = row
-    ordered = sorted(candidates.values(), key=lambda row: (row[4], row[-1]))
-    calls = _assemble_calls(ordered, window_s, len(by))
-    retried = [call for call in calls if call.attempts > 1]
-    per_group: dict[tuple[GroupValue, ...], list[_Call]] = defaultdict(list)
-    for call in retried:
-        per_group[call.group].append(call)
-    rows = [
-        RetryGroup(
-            group={name: key[index] for index, name in enumerate(by)},
-            calls=len(members),
-            attempts=sum(call.attempts for call in members),
-            succeeded=sum(1 for call in members if call.succeeded),
-            extra_ms=sum((call.extra_ms for call in members), 0.0),
-        )
-        for key, members in per_group.items()
-    ]
+    # Time order, the id breaking ties.
+    ordered = sorted(candidates.values(), key=itemgetter(4, -1))
+    retried = [(call, call.extra_ms) for call in _assemble_calls(ordered, window_s, len(by))]
+    per_group: dict[tuple[GroupValue, ...], list[tuple[_Call, float]]] = defaultdict(list)
+    for call, extra_ms in retried:
+        per_group[call.group].append((call, extra_ms))
+    rows = [_retry_group(by, key, members) for key, members in per_group.items()]
     rows.sort(key=lambda row: (-row.calls, _sort_key(row.group)))
-    slowest = sorted(retried, key=lambda call: (-call.extra_ms, call.started_at))[:examples]
+    slowest = heapq.nsmallest(
+        examples, retried, key=lambda item: (-item[1], item[0].first_start_us)
+    )
+    total = _retry_group((), (), retried)
     return RetryReport(
         by=tuple(by),
-        calls=len(retried),
-        attempts=sum(call.attempts for call in retried),
-        succeeded=sum(1 for call in retried if call.succeeded),
-        extra_ms=sum((call.extra_ms for call in retried), 0.0),
+        calls=total.calls,
+        attempts=total.attempts,
+        succeeded=total.succeeded,
+        extra_ms=total.extra_ms,
         rows=rows,
-        examples=[call.public() for call in slowest],
+        examples=[call.public() for call, _ in slowest],
     )
+
+
+def _retry_group(
+    by: Sequence[str], key: tuple[GroupValue, ...], members: Sequence[tuple[_Call, float]]
+) -> RetryGroup:
+    return RetryGroup(
+        group=dict(zip(by, key, strict=True)),
+        calls=len(members),
+        attempts=sum(call.attempts for call, _ in members),
+        succeeded=sum(1 for call, _ in members if call.succeeded),
+        extra_ms=sum((extra_ms for _, extra_ms in members), 0.0),
+    )
+
+
+def _epoch_microseconds(dialect: str) -> ColumnElement[int]:
+    """`started_at` as whole microseconds since the epoch, exactly, on both databases.
+
+    `microseconds / 1e6` in Python is then the very float `timestamp()` of
+    the datetime gives, for a tenth of its cost (96,000 retried and failed
+    attempts: 0.1 s instead of 0.25 s).
+    """
+    if dialect == "sqlite":
+        # Naive UTC text, "2025-01-15 12:30:45.123456". Without its fraction:
+        # strftime rounds to milliseconds first, so .9996 would add a second.
+        seconds = cast(func.strftime("%s", func.substr(_C.started_at, 1, 19)), BigInteger)
+        fraction = cast(func.substr(_C.started_at, 21, 6), BigInteger)
+        return seconds * 1_000_000 + fraction
+    # Whole seconds and the microseconds apart: EXTRACT(EPOCH) of the full
+    # value is a double before PostgreSQL 14, not exact.
+    whole = cast(extract("epoch", func.date_trunc("second", _C.started_at)), BigInteger)
+    micro = cast(extract("microseconds", _C.started_at), BigInteger) % 1_000_000
+    return whole * 1_000_000 + micro
 
 
 @dataclass(slots=True)
 class _Call:
     key: tuple[str, str, str, str]
     group: tuple[GroupValue, ...]
-    started_at: datetime.datetime
+    first_start_us: int
+    first_id: str
     # Seconds since the epoch: the assembling loop compares floats, not datetimes.
     first_start_s: float
     last_start_s: float
@@ -727,6 +768,30 @@ class _Call:
     attempts: int
     final_status: int | None
     request_ids: list[str | None]
+
+    @classmethod
+    def starting_with(cls, row: Any, width: int) -> _Call:
+        start_s = row[4] / 1_000_000
+        # Positional: a quarter faster than keywords, for tens of thousands of calls.
+        return cls(
+            row[:4],  # key
+            row[9 : 9 + width],  # group
+            row[4],  # first_start_us
+            row[-1],  # first_id
+            start_s,  # first_start_s
+            start_s,  # last_start_s
+            start_s + row[5] / 1000.0,  # last_end_s
+            1,  # attempts
+            row[7],  # final_status
+            [row[8]],  # request_ids
+        )
+
+    def add(self, row: Any, start_s: float) -> None:
+        self.attempts += 1
+        self.last_start_s = start_s
+        self.last_end_s = start_s + row[5] / 1000.0
+        self.final_status = row[7]
+        self.request_ids.append(row[8])
 
     @property
     def succeeded(self) -> bool:
@@ -739,7 +804,7 @@ class _Call:
     def public(self) -> RetriedCall:
         method, endpoint, model, fingerprint = self.key
         return RetriedCall(
-            started_at=self.started_at,
+            started_at=_EPOCH_UTC + datetime.timedelta(microseconds=self.first_start_us),
             method=method,
             endpoint=endpoint,
             model=model or None,
@@ -751,49 +816,61 @@ class _Call:
         )
 
 
+_EPOCH_UTC: Final = datetime.datetime(1970, 1, 1, tzinfo=_UTC)
+
+
+def _end_s(entry: Any) -> float:
+    """When the newest attempt of a call, or a lone first attempt's row, ended."""
+    if type(entry) is _Call:
+        return entry.last_end_s
+    end_s: float = entry[4] / 1_000_000 + entry[5] / 1000.0
+    return end_s
+
+
 def _assemble_calls(rows: Iterable[Any], window_s: float, width: int) -> list[_Call]:
-    calls: list[_Call] = []
-    open_calls: dict[tuple[str, str, str, str], _Call] = {}
-    by_call_id: dict[str, _Call] = {}
+    """The calls of more than one attempt, in the order of their first attempts.
+
+    `rows` come in time order. Most first attempts are never retried, so one
+    stays its bare row until a retry joins it and makes it a `_Call`: under
+    its record id and call id in `by_call_id`, and as the newest call of its
+    key (method, endpoint, model, key fingerprint) for records without a call id.
+    """
+    retried: list[_Call] = []
+    newest: dict[tuple[Any, ...], Any] = {}
+    by_call_id: dict[str, Any] = {}
     for row in rows:
-        key = (row[0], row[1], row[2], row[3])
-        started_at, duration_ms, attempt, status, request_id = row[4:9]
-        if type(started_at) is str:  # SQLite: naive UTC text
-            started_at = datetime.datetime.fromisoformat(started_at).replace(tzinfo=_UTC)
         call_id = row[-2]
-        start_s = started_at.timestamp()
-        end_s = start_s + duration_ms / 1000.0
-        if attempt > 0 and call_id is not None:
-            # Recorded with a call id: the recorder already linked the attempts.
-            current = by_call_id.get(call_id)
-        else:
-            current = open_calls.get(key)
-            if current is not None and start_s - current.last_end_s > window_s:
-                current = None
-        if attempt > 0 and current is not None:
-            current.attempts += 1
-            current.last_start_s = start_s
-            current.last_end_s = end_s
-            current.final_status = status
-            current.request_ids.append(request_id)
-            continue
+        if row[6] > 0:
+            if call_id is not None:
+                # Recorded with a call id: the recorder already linked the attempts.
+                current = by_call_id.get(call_id)
+            else:
+                current = newest.get(row[:4])
+                if current is not None and row[4] / 1_000_000 - _end_s(current) > window_s:
+                    current = None
+            if current is not None:
+                if type(current) is not _Call:
+                    current = _promote(current, width, newest, by_call_id)
+                    retried.append(current)
+                current.add(row, row[4] / 1_000_000)
+                continue
         # A first attempt, or a retry whose first attempt is outside the period.
-        call = _Call(
-            key=key,
-            group=tuple(row[9 : 9 + width]),
-            started_at=started_at,
-            first_start_s=start_s,
-            last_start_s=start_s,
-            last_end_s=end_s,
-            attempts=1,
-            final_status=status,
-            request_ids=[request_id],
-        )
-        # Found by a later retry through its call id (its own record id, for
-        # records made since call ids exist) or, for older records, its key.
-        by_call_id[row[-1]] = call
+        by_call_id[row[-1]] = row
         if call_id is not None and call_id != row[-1]:
-            by_call_id[call_id] = call
-        open_calls[key] = call
-        calls.append(call)
-    return calls
+            by_call_id[call_id] = row
+        newest[row[:4]] = row
+    retried.sort(key=lambda call: (call.first_start_us, call.first_id))
+    return retried
+
+
+def _promote(
+    row: Any, width: int, newest: dict[tuple[Any, ...], Any], by_call_id: dict[str, Any]
+) -> _Call:
+    """The call a first attempt's row starts, put in the row's places."""
+    call = _Call.starting_with(row, width)
+    by_call_id[row[-1]] = call
+    if row[-2] is not None and row[-2] != row[-1]:
+        by_call_id[row[-2]] = call
+    if newest.get(call.key) is row:
+        newest[call.key] = call
+    return call

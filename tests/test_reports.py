@@ -440,6 +440,27 @@ class TestRetries:
         )
         assert expected == actual
 
+    def test_first_attempt_in_the_last_half_millisecond_of_a_second(
+        self, database_url: str
+    ) -> None:
+        """Start times keep every microsecond: .9996 s is not rounded up to the next second."""
+        started = DAY1 + datetime.timedelta(seconds=5, microseconds=999_600)
+        first = rec("x", started, request_model="m", status_code=500, retry_attempt=0)
+        retry = rec(
+            "y",
+            started + datetime.timedelta(microseconds=500_400),
+            request_model="m",
+            retry_attempt=1,
+        )
+        with Store(database_url) as store:
+            store.insert([first, retry])
+        with Query(database_url) as query:
+            report = query.retries()
+
+        expected = (1, 500.4, started)
+        actual = (report.calls, report.extra_ms, report.examples[0].started_at)
+        assert expected == actual
+
 
 class TestSlowestAndFind:
     def test_slowest(self, query: Query) -> None:
