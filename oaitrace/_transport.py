@@ -55,7 +55,7 @@ class ExchangeSink(Protocol):
 class Capture:
     """The mutable state of one HTTP attempt while its response streams.
 
-    It becomes a frozen `Exchange` exactly once, in `finish()`, whichever way
+    It becomes an `Exchange` exactly once, in `finish()`, whichever way
     the stream ends: read to the end, closed early, cut by an error, or
     garbage-collected unread.
     """
