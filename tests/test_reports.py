@@ -257,6 +257,53 @@ class TestUsage:
 
         assert expected == [row.group["hour"] for row in report.rows]
 
+    def test_by_model_and_day(self, query: Query, database_url: str) -> None:
+        """Model and day groups: only those with attempts; an attempt without a model is None."""
+        no_model = rec(
+            "n", DAY2 + datetime.timedelta(hours=1), request_model=None, response_model=None
+        )
+        with Store(database_url) as store:
+            store.insert([no_model])
+        expected = [
+            ({"model": "gpt-4o", "day": "2025-01-15"}, 2, Decimal("0.005000000000")),
+            ({"model": "gpt-4o-mini", "day": "2025-01-15"}, 2, Decimal("0.000300000001")),
+            ({"model": "gpt-4o-mini", "day": "2025-01-16"}, 2, Decimal(0)),
+            ({"model": "llama-3.1-70b", "day": "2025-01-16"}, 1, Decimal(0)),
+            ({"model": None, "day": "2025-01-16"}, 1, Decimal(0)),
+        ]
+
+        report = query.usage(by="model,day")
+
+        assert expected == [(row.group, row.requests, row.cost_usd) for row in report.rows]
+
+    def test_bucket_edges(self, database_url: str) -> None:
+        """An attempt at midnight is in the new day, one a microsecond before in the old."""
+        before = rec("x", DAY2 - datetime.timedelta(microseconds=1), request_model="m")
+        at = rec("y", DAY2, request_model="m")
+        with Store(database_url) as store:
+            store.insert([before, at])
+        expected = [("2025-01-15", "m", 1), ("2025-01-16", "m", 1)]
+
+        with Query(database_url) as query:
+            report = query.usage(by="day,model")
+
+        assert expected == [
+            (row.group["day"], row.group["model"], row.requests) for row in report.rows
+        ]
+
+    def test_hours_over_years(self, database_url: str) -> None:
+        """Hourly groups over years (too many hours to list) come out the same."""
+        early = rec("x", DAY1, request_model="m")
+        late = rec("y", DAY1 + datetime.timedelta(days=800, minutes=30), request_model="m")
+        with Store(database_url) as store:
+            store.insert([early, late])
+        expected = ["2025-01-15 00:00", "2027-03-26 00:00"]
+
+        with Query(database_url) as query:
+            report = query.usage(by="hour,model")
+
+        assert expected == [row.group["hour"] for row in report.rows]
+
     def test_empty_period(self, query: Query) -> None:
         """A period without records gives no rows and a zero total."""
         report = query.usage(by=None, since=DAY2 + datetime.timedelta(days=30))
