@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import ColumnElement, case, func, select, text, true
 
-from oaitrace.storage._models import FAILED_PREDICATE, RequestRow
+from oaitrace.storage._models import FAILED_PREDICATE, RequestRow, RequestTagRow
 
 if TYPE_CHECKING:
     # The report machinery loads on first use, as `Query`'s other reports do.
@@ -22,6 +22,7 @@ __all__ = ["TagName", "TimelineReport", "TimelineRow", "tag_names", "timeline"]
 
 _REQUESTS = RequestRow.__table__
 _C = _REQUESTS.c
+_TAGS = RequestTagRow.__table__
 BUCKETS: Final = ("day", "hour")
 
 
@@ -98,16 +99,38 @@ def timeline(scope: Scope, bucket: str) -> TimelineReport:
 
 def tag_names(scope: Scope) -> list[TagName]:
     """The tag names on the attempts in scope, the most used first."""
-    each = func.json_each if scope.dialect == "sqlite" else func.jsonb_each_text
-    tags = each(_C.tags).table_valued("key", "value").alias("tag")
-    key = tags.c.key
-    # A function in FROM may read the row before it on both databases.
-    statement = (
-        select(key, func.count())
-        .select_from(_REQUESTS.join(tags, true()))
-        .where(*scope.where())
-        .group_by(key)
-    )
+    if _covers_every_attempt(scope):
+        # The request_tags rows alone, no join: over 1,000,000 records 0.55 s
+        # instead of 1.1 s on SQLite, 0.2 s instead of 0.8 s on PostgreSQL.
+        key = _TAGS.c.key
+        statement = select(key, func.count()).group_by(key)
+    else:
+        # Joining request_tags to a period's attempts is no faster than
+        # reading the JSON tags of each (PostgreSQL: slower).
+        each = func.json_each if scope.dialect == "sqlite" else func.jsonb_each_text
+        tags = each(_C.tags).table_valued("key", "value").alias("tag")
+        key = tags.c.key
+        # A function in FROM may read the row before it on both databases.
+        statement = (
+            select(key, func.count())
+            .select_from(_REQUESTS.join(tags, true()))
+            .where(*scope.where())
+            .group_by(key)
+        )
     found = [TagName(name=str(row[0]), requests=int(row[1])) for row in scope.fetch(statement)]
     found.sort(key=lambda item: (-item.requests, item.name))
     return found
+
+
+def _covers_every_attempt(scope: Scope) -> bool:
+    """True when the scope has no filters and its period holds every recorded attempt."""
+    if scope.conditions:
+        return False
+    # Apart, so that each is one seek in the time index on SQLite too.
+    first = scope.fetch(select(func.min(_C.started_at)))[0][0]
+    last = scope.fetch(select(func.max(_C.started_at)))[0][0]
+    if first is None or last is None:
+        return True
+    return (scope.since is None or scope.since <= first) and (
+        scope.until is None or scope.until > last
+    )

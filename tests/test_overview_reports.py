@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 
 import pytest
@@ -68,6 +69,18 @@ class TestTagNames:
     def test_none(self, query: Query) -> None:
         """No tagged attempt in the period: an empty list."""
         assert [] == query.tag_names(since=DAY3)
+
+    def test_period_holding_every_attempt_and_a_filter(self, query: Query) -> None:
+        """A period around every attempt counts them all; a filter only its attempts."""
+        expected = (
+            [TagName("user", 7), TagName("feature", 6)],
+            [TagName("feature", 2), TagName("user", 2)],
+        )
+        actual = (
+            query.tag_names(since=DAY1 - datetime.timedelta(days=1), until=DAY3),
+            query.tag_names(since=DAY1 - datetime.timedelta(days=1), model="gpt-4o"),
+        )
+        assert expected == actual
 
 
 class TestErrorsRespectThePeriod:
