@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import random
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -390,6 +391,43 @@ class TestLatency:
         llama = next(row for row in report.rows if row.group["model"] == "llama-3.1-70b")
         expected = (Percentiles(4, 200.0, 400.0, 400.0), Percentiles(0, None, None, None))
         assert expected == (report.total.duration, llama.processing)
+
+    def test_total_is_of_all_values_together(self, database_url: str) -> None:
+        """The total's percentiles are those of every group's values pooled: ties, negatives too."""
+        rng = random.Random(5)  # noqa: S311 - test data, not secrets
+        records = []
+        for index in range(120):
+            processing = rng.choice((None, 10.0, 50.0, rng.uniform(0, 900)))
+            records.append(
+                rec(
+                    f"r{index}",
+                    DAY1 + datetime.timedelta(seconds=index),
+                    request_model=rng.choice(("a", "b", "c", "d")),
+                    duration_ms=rng.choice((40.0, 100.0, rng.uniform(1, 1000))),
+                    processing_ms=processing,
+                    ttft_ms=rng.choice((None, 25.0, rng.uniform(1, 500))),
+                )
+            )
+        with Store(database_url) as store:
+            store.insert(records)
+
+        def pooled(values: list[float]) -> Percentiles:
+            values.sort()
+            p50, p95, p99 = (nearest_rank(values, fraction) for fraction in (0.5, 0.95, 0.99))
+            return Percentiles(len(values), p50, p95, p99)
+
+        with_processing = [r for r in records if r.processing_ms is not None]
+        expected = (
+            pooled([r.duration_ms for r in records]),
+            pooled([r.processing_ms for r in with_processing if r.processing_ms is not None]),
+            # Negative where the server took longer than the exchange (clock skew).
+            pooled([r.duration_ms - (r.processing_ms or 0.0) for r in with_processing]),
+            pooled([r.ttft_ms for r in records if r.ttft_ms is not None]),
+        )
+        with Query(database_url) as query:
+            total = query.latency(by="model").total
+
+        assert expected == (total.duration, total.processing, total.network, total.ttft)
 
     def test_nearest_rank(self) -> None:
         """Nearest rank picks an observed value: ceil(p * n)-th smallest."""
