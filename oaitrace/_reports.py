@@ -111,6 +111,11 @@ _COLUMN_KEYS: Final[Mapping[str, Callable[[], ColumnElement[Any]]]] = {
     "service_tier": lambda: _C.service_tier,
 }
 GROUP_KEYS: Final = (*_COLUMN_KEYS, "day", "hour", "tag:<name>")
+# Keys with an index of their own, (column, started_at). Grouped by the bare
+# column, SQLite walks that index to spare a sort and fetches every row from
+# the table: usage by endpoint over 1,000,000 records took 2.4 s, 1.0 s as an
+# expression (a covering scan and a sort).
+_OWN_INDEX_KEYS: Final = frozenset({"response_model", "endpoint", "status"})
 
 
 def _select(*columns: Any, by: Sequence[str] = ()) -> Any:
@@ -166,6 +171,8 @@ def group_expression(dialect: str, key: str) -> ColumnElement[Any]:
     if factory is None:
         msg = f"unknown grouping {key!r}; group by any of: {_valid_keys()}"
         raise QueryError(msg)
+    if dialect == "sqlite" and key in _OWN_INDEX_KEYS:
+        return factory() + 0 if key == "status" else factory().concat("")
     return factory()
 
 
