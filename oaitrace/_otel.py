@@ -238,64 +238,63 @@ def detail_attributes(
     extra: Mapping[str, Any],
     usage_details: Mapping[str, int | float] | None = None,
 ) -> dict[str, AttributeValue]:
-    """The span attributes beyond `common_attributes`: set only on a recording span."""
-    attributes: dict[str, AttributeValue] = {}
-    put = _Putter(attributes)
+    """The span attributes beyond `common_attributes`: set only on a recording span.
+
+    An attribute whose value is unknown (None) is left out, never given a
+    made-up default.
+    """
     params = extra.get("request_params") or {}
     response_params = extra.get("response_params") or {}
-    put(names.HTTP_REQUEST_METHOD, record.method)
-    put(names.HTTP_RESPONSE_STATUS_CODE, record.status_code)
-    put(names.GEN_AI_REQUEST_STREAM, record.stream)
+    ttft_ms = record.ttft_ms
+    cost = record.cost_usd
+    # One tuple and one comprehension: this runs for every record.
+    known: tuple[tuple[str, Any], ...] = (
+        (names.HTTP_REQUEST_METHOD, record.method),
+        (names.HTTP_RESPONSE_STATUS_CODE, record.status_code),
+        (names.GEN_AI_REQUEST_STREAM, record.stream),
+        *_request_param_attributes(params),
+        (names.GEN_AI_REQUEST_MAX_TOKENS, _max_tokens(params)),
+        (names.GEN_AI_REQUEST_STOP_SEQUENCES, _stop_sequences(params.get("stop"))),
+        (names.GEN_AI_OUTPUT_TYPE, _output_type(record, params)),
+        (names.OPENAI_API_TYPE, _api_type(record.endpoint)),
+        (names.GEN_AI_RESPONSE_ID, record.response_id),
+        (names.GEN_AI_RESPONSE_MODEL, record.response_model),
+        (names.GEN_AI_RESPONSE_FINISH_REASONS, record.finish_reasons),
+        (names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, None if ttft_ms is None else ttft_ms / 1000),
+        (names.GEN_AI_USAGE_INPUT_TOKENS, record.input_tokens),
+        (names.GEN_AI_USAGE_OUTPUT_TOKENS, record.output_tokens),
+        (names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, record.cached_input_tokens),
+        (names.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, _cache_creation(usage_details)),
+        (names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, record.reasoning_tokens),
+        (names.OPENAI_RESPONSE_SERVICE_TIER, response_params.get("service_tier")),
+        (names.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, response_params.get("system_fingerprint")),
+        (names.OPENAI_REQUEST_ID, record.request_id),
+        (names.OPENAI_RESPONSE_PROCESSING_MS, record.processing_ms),
+        (names.OPENAI_API_VERSION, record.openai_version),
+        (names.OPENAI_ORGANIZATION, record.organization),
+        (names.OPENAI_PROJECT, record.project),
+        (names.OPENAI_RATELIMIT_LIMIT_REQUESTS, record.ratelimit_limit_requests),
+        (names.OPENAI_RATELIMIT_REMAINING_REQUESTS, record.ratelimit_remaining_requests),
+        (names.OPENAI_RATELIMIT_RESET_REQUESTS_S, record.ratelimit_reset_requests_s),
+        (names.OPENAI_RATELIMIT_LIMIT_TOKENS, record.ratelimit_limit_tokens),
+        (names.OPENAI_RATELIMIT_REMAINING_TOKENS, record.ratelimit_remaining_tokens),
+        (names.OPENAI_RATELIMIT_RESET_TOKENS_S, record.ratelimit_reset_tokens_s),
+        (names.OPENAI_REQUEST_RETRY_ATTEMPT, record.retry_attempt),
+        (names.OAITRACE_COST_USD, None if cost is None else float(cost)),
+        (names.OAITRACE_RECORD_ID, record.id),
+        (names.ERROR_TYPE, error_type(record)),
+    )
+    return {name: value for name, value in known if value is not None}
+
+
+def _request_param_attributes(params: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The request's generation settings that have an attribute, when of the expected type."""
+    found = []
     for key, attribute, types in _REQUEST_PARAM_ATTRIBUTES:
         value = params.get(key)
         if isinstance(value, types) and not isinstance(value, bool):
-            put(attribute, value)
-    put(names.GEN_AI_REQUEST_MAX_TOKENS, _max_tokens(params))
-    put(names.GEN_AI_REQUEST_STOP_SEQUENCES, _stop_sequences(params.get("stop")))
-    put(names.GEN_AI_OUTPUT_TYPE, _output_type(record, params))
-    put(names.OPENAI_API_TYPE, _api_type(record.endpoint))
-    put(names.GEN_AI_RESPONSE_ID, record.response_id)
-    put(names.GEN_AI_RESPONSE_MODEL, record.response_model)
-    put(names.GEN_AI_RESPONSE_FINISH_REASONS, record.finish_reasons)
-    if record.ttft_ms is not None:
-        put(names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, record.ttft_ms / 1000)
-    put(names.GEN_AI_USAGE_INPUT_TOKENS, record.input_tokens)
-    put(names.GEN_AI_USAGE_OUTPUT_TOKENS, record.output_tokens)
-    put(names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, record.cached_input_tokens)
-    put(names.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, _cache_creation(usage_details))
-    put(names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, record.reasoning_tokens)
-    put(names.OPENAI_RESPONSE_SERVICE_TIER, response_params.get("service_tier"))
-    put(names.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, response_params.get("system_fingerprint"))
-    put(names.OPENAI_REQUEST_ID, record.request_id)
-    put(names.OPENAI_RESPONSE_PROCESSING_MS, record.processing_ms)
-    put(names.OPENAI_API_VERSION, record.openai_version)
-    put(names.OPENAI_ORGANIZATION, record.organization)
-    put(names.OPENAI_PROJECT, record.project)
-    put(names.OPENAI_RATELIMIT_LIMIT_REQUESTS, record.ratelimit_limit_requests)
-    put(names.OPENAI_RATELIMIT_REMAINING_REQUESTS, record.ratelimit_remaining_requests)
-    put(names.OPENAI_RATELIMIT_RESET_REQUESTS_S, record.ratelimit_reset_requests_s)
-    put(names.OPENAI_RATELIMIT_LIMIT_TOKENS, record.ratelimit_limit_tokens)
-    put(names.OPENAI_RATELIMIT_REMAINING_TOKENS, record.ratelimit_remaining_tokens)
-    put(names.OPENAI_RATELIMIT_RESET_TOKENS_S, record.ratelimit_reset_tokens_s)
-    put(names.OPENAI_REQUEST_RETRY_ATTEMPT, record.retry_attempt)
-    if record.cost_usd is not None:
-        put(names.OAITRACE_COST_USD, float(record.cost_usd))
-    put(names.OAITRACE_RECORD_ID, record.id)
-    put(names.ERROR_TYPE, error_type(record))
-    return attributes
-
-
-class _Putter:
-    """Sets an attribute only when the value is known: None never becomes a made-up default."""
-
-    __slots__ = ("_attributes",)
-
-    def __init__(self, attributes: dict[str, AttributeValue]) -> None:
-        self._attributes = attributes
-
-    def __call__(self, name: str, value: Any) -> None:
-        if value is not None:
-            self._attributes[name] = value
+            found.append((attribute, value))
+    return found
 
 
 def _max_tokens(params: Mapping[str, Any]) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .budgets import Verdict
@@ -347,7 +348,19 @@ def render_results(run: Run) -> str:
     if run.reports_section:
         lines += ["## 5. Report latency", "", run.reports_section, ""]
     lines += _profiles(run)
+    lines += _analysis()
     return "\n".join(lines).rstrip() + "\n"
+
+
+# What the numbers mean and what is left: written by hand after reading a run
+# (the profile above is its evidence), kept beside the code that measures.
+_ANALYSIS_FILE = Path(__file__).with_name("analysis.md")
+
+
+def _analysis() -> list[str]:
+    if not _ANALYSIS_FILE.is_file():
+        return []
+    return ["", _ANALYSIS_FILE.read_text(encoding="utf-8").rstrip(), ""]
 
 
 def headline_table(run: Run) -> str:
