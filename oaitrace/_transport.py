@@ -176,12 +176,16 @@ class Capture:
                     started_at_ns=self._started_at_ns,
                     method=self._method,
                     url=self._url,
-                    request_headers=self._request_headers,
+                    # Tuples, not lists: a tuple of bytes or ints leaves the
+                    # garbage collector's books at its first pass, so queued
+                    # exchanges do not push the application into full
+                    # collections (a list stays tracked for good).
+                    request_headers=tuple(self._request_headers),
                     request_body=self._request_body,
                     status_code=self._status_code,
-                    response_headers=self._response_headers,
-                    response_chunks=self._chunks,
-                    chunk_arrival_ns=self._chunk_arrival_ns,
+                    response_headers=tuple(self._response_headers),
+                    response_chunks=tuple(self._chunks),
+                    chunk_arrival_ns=tuple(self._chunk_arrival_ns),
                     response_bytes=self._response_bytes,
                     response_truncated=self._truncated,
                     complete=complete,
