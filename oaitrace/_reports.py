@@ -355,6 +355,10 @@ def _bucketed_rows(
     """`_grouped_rows` through listed time buckets; None when the grouping does not fit."""
     if scope.dialect == "sqlite" and not set(by) <= {unit, "model"}:
         return None
+    if scope.dialect != "sqlite" and scope.conditions:
+        # A filter leaves PostgreSQL few rows, which it then compares with
+        # every bucket (model=... by hour over four days: 1.2 s, not 0.05 s).
+        return None
     first = scope.fetch(select(func.min(_C.started_at)).where(*scope.where()))[0][0]
     if first is None:
         return []
@@ -362,13 +366,36 @@ def _bucketed_rows(
     start = first.replace(minute=0, second=0, microsecond=0)
     if unit == "day":
         start = start.replace(hour=0)
-    count = (last - start) // _STEPS[unit] + 1
+    step = _STEPS[unit]
+    count = (last - start) // step + 1
     if count > _MAX_BUCKETS:
         return None
-    starts = [start + index * _STEPS[unit] for index in range(count)]
+    # Each bucket cut to the period, which then need not be a condition of
+    # its own: two lower bounds on started_at, SQLite would seek by the
+    # period's and read from there to the bucket's end, for every bucket.
+    buckets = []
+    for index in range(count):
+        low = start + index * step
+        high = low + step
+        buckets.append(
+            _TimeBucket(
+                label=_bucket_label(low, unit),
+                low=low if scope.since is None else max(low, scope.since),
+                high=high if scope.until is None else min(high, scope.until),
+            )
+        )
     if scope.dialect == "sqlite":
-        return _sqlite_bucketed_rows(scope, by, unit, starts, aggregates)
-    return _joined_bucket_rows(scope, by, unit, starts, aggregates)
+        return _sqlite_bucketed_rows(scope, by, unit, buckets, aggregates)
+    return _joined_bucket_rows(scope, by, unit, buckets, aggregates)
+
+
+@dataclass(frozen=True, slots=True)
+class _TimeBucket:
+    """One day or hour of a period: its label and the attempts' times it holds, [low, high)."""
+
+    label: str
+    low: datetime.datetime
+    high: datetime.datetime
 
 
 def _bucket_label(start: datetime.datetime, unit: str) -> str:
@@ -380,7 +407,7 @@ def _sqlite_bucketed_rows(
     scope: Scope,
     by: Sequence[str],
     unit: str,
-    starts: Sequence[datetime.datetime],
+    buckets: Sequence[_TimeBucket],
     aggregates: Sequence[ColumnElement[Any]],
 ) -> list[Sequence[Any]]:
     """Each (bucket, model) aggregated by a correlated subquery over an index range.
@@ -389,14 +416,15 @@ def _sqlite_bucketed_rows(
     array: exact for the integers `usage` sums. Buckets and models come as
     JSON arrays too (SQLite's VALUES takes no column names).
     """
-    # Naive UTC text, as `started_at` is stored; the bucket ends where
-    # SQLite's datetime() moves it by one unit.
-    texts = [start.strftime("%Y-%m-%d %H:%M:%S") for start in starts]
-    bucket = func.json_each(json.dumps(texts)).table_valued("value").alias("bucket")
-    end = func.datetime(bucket.c.value, f"+1 {unit}")
-    conditions = [*scope.where(), _C.started_at >= bucket.c.value, _C.started_at < end]
+    bounds = [[_sqlite_text(bucket.low), _sqlite_text(bucket.high)] for bucket in buckets]
+    bucket = func.json_each(json.dumps(bounds)).table_valued("key", "value").alias("bucket")
+    conditions = [
+        *scope.conditions,
+        _C.started_at >= func.json_extract(bucket.c.value, "$[0]"),
+        _C.started_at < func.json_extract(bucket.c.value, "$[1]"),
+    ]
     outer: FromClause = bucket
-    keys = [bucket.c.value]
+    keys = [bucket.c.key]
     if "model" in by:
         names = json.dumps(_sqlite_models(scope))
         model = func.json_each(names).table_valued("value").alias("model")
@@ -405,14 +433,22 @@ def _sqlite_bucketed_rows(
         keys.append(model.c.value)
     packed = select(func.json_array(*aggregates)).select_from(_REQUESTS).where(*conditions)
     statement = select(*keys, packed.scalar_subquery()).select_from(outer)
-    labels = dict(zip(texts, (_bucket_label(start, unit) for start in starts), strict=True))
     rows: list[Sequence[Any]] = []
     for row in scope.fetch(statement):
         values = json.loads(row[-1])
         if values[0]:
-            group = {unit: labels[row[0]], "model": row[1] if len(row) > 2 else None}
+            group = {unit: buckets[row[0]].label, "model": row[1] if len(row) > 2 else None}
             rows.append((*(group[key] for key in by), *values))
     return rows
+
+
+def _sqlite_text(moment: datetime.datetime) -> str:
+    """A time as SQLite stores `started_at`: naive UTC text of fixed width.
+
+    SQLAlchemy's format, "2025-01-15 12:30:45.123456", compared as text.
+    """
+    naive = moment.astimezone(_UTC).replace(tzinfo=None)
+    return naive.isoformat(sep=" ", timespec="microseconds")
 
 
 def _sqlite_models(scope: Scope) -> list[str | None]:
@@ -431,17 +467,16 @@ def _joined_bucket_rows(
     scope: Scope,
     by: Sequence[str],
     unit: str,
-    starts: Sequence[datetime.datetime],
+    buckets: Sequence[_TimeBucket],
     aggregates: Sequence[ColumnElement[Any]],
 ) -> list[Sequence[Any]]:
     """A VALUES list of buckets joined on the time range, so PostgreSQL hashes the groups."""
-    step = _STEPS[unit]
     bucket = values(
         column("label", String()),
         column("low", UtcDateTime()),
         column("high", UtcDateTime()),
         name="bucket",
-    ).data([(_bucket_label(start, unit), start, start + step) for start in starts])
+    ).data([(bucket.label, bucket.low, bucket.high) for bucket in buckets])
     keys = [
         bucket.c.label if key == unit else group_expression(scope.dialect, key).label(f"g{index}")
         for index, key in enumerate(by)
@@ -450,7 +485,7 @@ def _joined_bucket_rows(
     statement = (
         select(*keys, *aggregates)
         .select_from(bucket.join(_REQUESTS, in_bucket))
-        .where(*scope.where())
+        .where(*scope.conditions)
         .group_by(*keys)
     )
     return list(scope.fetch(statement))

@@ -277,6 +277,22 @@ class TestUsage:
 
         assert expected == [(row.group, row.requests, row.cost_usd) for row in report.rows]
 
+    def test_period_cut_inside_days(self, query: Query) -> None:
+        """Day groups of a period that starts and ends inside a day hold only its attempts."""
+        expected = [
+            ({"model": "gpt-4o", "day": "2025-01-15"}, 2),
+            ({"model": "gpt-4o-mini", "day": "2025-01-15"}, 1),
+            ({"model": "gpt-4o-mini", "day": "2025-01-16"}, 1),
+        ]
+
+        report = query.usage(
+            by="model,day",
+            since=DAY1 + datetime.timedelta(hours=10, minutes=30),
+            until=DAY2 + datetime.timedelta(hours=10),
+        )
+
+        assert expected == [(row.group, row.requests) for row in report.rows]
+
     def test_bucket_edges(self, database_url: str) -> None:
         """An attempt at midnight is in the new day, one a microsecond before in the old."""
         before = rec("x", DAY2 - datetime.timedelta(microseconds=1), request_model="m")
