@@ -16,7 +16,7 @@ from oaitrace.storage._models import FAILED_PREDICATE, RequestRow, RequestTagRow
 
 if TYPE_CHECKING:
     # The report machinery loads on first use, as `Query`'s other reports do.
-    from oaitrace._reports import Scope
+    from oaitrace._report_scope import Scope
 
 __all__ = ["TagName", "TimelineReport", "TimelineRow", "tag_names", "timeline"]
 
@@ -72,7 +72,7 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 def timeline(scope: Scope, bucket: str) -> TimelineReport:
     """Requests, errors, error rate and 429s per UTC day or hour."""
-    from oaitrace._reports import group_expression  # noqa: PLC0415
+    from oaitrace._report_scope import group_expression  # noqa: PLC0415
 
     time_bucket = group_expression(scope.dialect, bucket).label("bucket")
     # The text of the partial index of failed attempts, as the other reports use it.

@@ -264,7 +264,7 @@ def _error_filter(value: Any) -> ColumnElement[bool]:
     if value:
         return or_(status >= 400, status.is_(None))
     # `+ 0` keeps SQLite, which has no statistics, from reading most of the
-    # table through the status index (see `oaitrace._reports._succeeded`).
+    # table through the status index (see `oaitrace._report_scope.succeeded`).
     return (status + 0) < 400
 
 
@@ -654,7 +654,7 @@ class Query:
         until: datetime.datetime | None,
         filters: Mapping[str, Any],
     ) -> Any:
-        from oaitrace._reports import Scope  # noqa: PLC0415
+        from oaitrace._report_scope import Scope  # noqa: PLC0415
 
         return Scope(
             engine=self._engine,

@@ -1,0 +1,219 @@
+"""One row per group of a report: a GROUP BY, or time buckets read as index ranges."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    column,
+    func,
+    select,
+    true,
+    values,
+)
+from sqlalchemy.sql.selectable import FromClause
+
+from oaitrace._report_scope import (
+    COLUMN_KEYS,
+    REQUESTS,
+    Scope,
+    group_columns,
+    group_expression,
+    is_tag,
+    select_requests,
+)
+from oaitrace.storage._models import UtcDateTime
+
+__all__ = [
+    "grouped_rows",
+]
+
+_C = REQUESTS.c
+_UTC: Final = datetime.timezone.utc
+
+
+def grouped_rows(
+    scope: Scope, by: Sequence[str], aggregates: Sequence[ColumnElement[Any]]
+) -> Sequence[Sequence[Any]]:
+    """One row per group with attempts: its value of each `by` key, then the aggregates."""
+    unit = _time_unit(by)
+    if unit is not None:
+        bucketed = _bucketed_rows(scope, by, unit, aggregates)
+        if bucketed is not None:
+            return bucketed
+    groups = group_columns(scope, by)
+    statement = select_requests(*groups, *aggregates, by=by).where(*scope.where())
+    if groups:
+        statement = statement.group_by(*groups)
+    return scope.fetch(statement)
+
+
+# Grouped by a day or hour formatted from `started_at`, SQLite sorts every
+# row (it has no hash aggregation) and PostgreSQL, expecting one group per
+# attempt, sorts too. Here the buckets are listed first and each is read as
+# a range of a time-ordered index: over 1,000,000 records, usage by model and
+# day takes 0.4 s instead of 1.2 s on SQLite, 0.6 s instead of 1.6 s on PostgreSQL.
+_STEPS: Final = {"day": datetime.timedelta(days=1), "hour": datetime.timedelta(hours=1)}
+# An hourly report over years would list too many: the plain GROUP BY then.
+_MAX_BUCKETS: Final = 10_000
+
+
+def _time_unit(by: Sequence[str]) -> str | None:
+    """The time key ("day" or "hour") of a grouping this speeds up, else None.
+
+    One time key, with at most model (SQLite reads each model's buckets from
+    the model index) or, on PostgreSQL, any keys but tags.
+    """
+    units = [key for key in by if key in _STEPS]
+    if len(units) != 1 or any(is_tag(key) for key in by):
+        return None
+    return units[0]
+
+
+def _bucketed_rows(
+    scope: Scope, by: Sequence[str], unit: str, aggregates: Sequence[ColumnElement[Any]]
+) -> list[Sequence[Any]] | None:
+    """`grouped_rows` through listed time buckets; None when the grouping does not fit."""
+    if scope.dialect == "sqlite" and not set(by) <= {unit, "model"}:
+        return None
+    if scope.dialect != "sqlite" and scope.conditions:
+        # A filter leaves PostgreSQL few rows, which it then compares with
+        # every bucket (model=... by hour over four days: 1.2 s, not 0.05 s).
+        return None
+    first = scope.fetch(select(func.min(_C.started_at)).where(*scope.where()))[0][0]
+    if first is None:
+        return []
+    last = scope.fetch(select(func.max(_C.started_at)).where(*scope.where()))[0][0]
+    start = first.replace(minute=0, second=0, microsecond=0)
+    if unit == "day":
+        start = start.replace(hour=0)
+    step = _STEPS[unit]
+    count = (last - start) // step + 1
+    if count > _MAX_BUCKETS:
+        return None
+    # Each bucket cut to the period, which then need not be a condition of
+    # its own: two lower bounds on started_at, SQLite would seek by the
+    # period's and read from there to the bucket's end, for every bucket.
+    buckets = []
+    for index in range(count):
+        low = start + index * step
+        high = low + step
+        buckets.append(
+            _TimeBucket(
+                label=_bucket_label(low, unit),
+                low=low if scope.since is None else max(low, scope.since),
+                high=high if scope.until is None else min(high, scope.until),
+            )
+        )
+    if scope.dialect == "sqlite":
+        return _sqlite_bucketed_rows(scope, by, unit, buckets, aggregates)
+    return _joined_bucket_rows(scope, by, unit, buckets, aggregates)
+
+
+@dataclass(frozen=True, slots=True)
+class _TimeBucket:
+    """One day or hour of a period: its label and the attempts' times it holds, [low, high)."""
+
+    label: str
+    low: datetime.datetime
+    high: datetime.datetime
+
+
+def _bucket_label(start: datetime.datetime, unit: str) -> str:
+    """What `time_bucket` makes of the attempts in the bucket starting at `start`."""
+    return start.strftime("%Y-%m-%d" if unit == "day" else "%Y-%m-%d %H:00")
+
+
+def _sqlite_bucketed_rows(
+    scope: Scope,
+    by: Sequence[str],
+    unit: str,
+    buckets: Sequence[_TimeBucket],
+    aggregates: Sequence[ColumnElement[Any]],
+) -> list[Sequence[Any]]:
+    """Each (bucket, model) aggregated by a correlated subquery over an index range.
+
+    A subquery returns one value, so the aggregates come packed in a JSON
+    array: exact for the integers `usage` sums. Buckets and models come as
+    JSON arrays too (SQLite's VALUES takes no column names).
+    """
+    bounds = [[_sqlite_text(bucket.low), _sqlite_text(bucket.high)] for bucket in buckets]
+    bucket = func.json_each(json.dumps(bounds)).table_valued("key", "value").alias("bucket")
+    conditions = [
+        *scope.conditions,
+        _C.started_at >= func.json_extract(bucket.c.value, "$[0]"),
+        _C.started_at < func.json_extract(bucket.c.value, "$[1]"),
+    ]
+    outer: FromClause = bucket
+    keys = [bucket.c.key]
+    if "model" in by:
+        names = json.dumps(_sqlite_models(scope))
+        model = func.json_each(names).table_valued("value").alias("model")
+        conditions.append(COLUMN_KEYS["model"]().is_(model.c.value))
+        outer = outer.join(model, true())
+        keys.append(model.c.value)
+    packed = select(func.json_array(*aggregates)).select_from(REQUESTS).where(*conditions)
+    statement = select(*keys, packed.scalar_subquery()).select_from(outer)
+    rows: list[Sequence[Any]] = []
+    for row in scope.fetch(statement):
+        values = json.loads(row[-1])
+        if values[0]:
+            group = {unit: buckets[row[0]].label, "model": row[1] if len(row) > 2 else None}
+            rows.append((*(group[key] for key in by), *values))
+    return rows
+
+
+def _sqlite_text(moment: datetime.datetime) -> str:
+    """A time as SQLite stores `started_at`: naive UTC text of fixed width.
+
+    SQLAlchemy's format, "2025-01-15 12:30:45.123456", compared as text.
+    """
+    naive = moment.astimezone(_UTC).replace(tzinfo=None)
+    return naive.isoformat(sep=" ", timespec="microseconds")
+
+
+def _sqlite_models(scope: Scope) -> list[str | None]:
+    """Every model in the table (None too), each found by one seek in the model index."""
+    model = COLUMN_KEYS["model"]()
+    names: list[str | None] = [None]
+    while True:
+        after = [model > names[-1]] if len(names) > 1 else []
+        found = scope.fetch(select(func.min(model)).where(*after))[0][0]
+        if found is None:
+            return names
+        names.append(found)
+
+
+def _joined_bucket_rows(
+    scope: Scope,
+    by: Sequence[str],
+    unit: str,
+    buckets: Sequence[_TimeBucket],
+    aggregates: Sequence[ColumnElement[Any]],
+) -> list[Sequence[Any]]:
+    """A VALUES list of buckets joined on the time range, so PostgreSQL hashes the groups."""
+    bucket = values(
+        column("label", String()),
+        column("low", UtcDateTime()),
+        column("high", UtcDateTime()),
+        name="bucket",
+    ).data([(bucket.label, bucket.low, bucket.high) for bucket in buckets])
+    keys = [
+        bucket.c.label if key == unit else group_expression(scope.dialect, key).label(f"g{index}")
+        for index, key in enumerate(by)
+    ]
+    in_bucket = and_(_C.started_at >= bucket.c.low, _C.started_at < bucket.c.high)
+    statement = (
+        select(*keys, *aggregates)
+        .select_from(bucket.join(REQUESTS, in_bucket))
+        .where(*scope.conditions)
+        .group_by(*keys)
+    )
+    return list(scope.fetch(statement))
