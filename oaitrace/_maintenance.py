@@ -15,7 +15,14 @@ from sqlalchemy import Engine, Table, bindparam, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from oaitrace.exceptions import DatabaseError
-from oaitrace.pricing import Cost, CostReason, Pricer, speech_characters, usage_counts
+from oaitrace.pricing import (
+    Cost,
+    CostReason,
+    Pricer,
+    polled_usage,
+    speech_characters,
+    usage_counts,
+)
 from oaitrace.storage._engine import create_engine, resolve_database_url
 from oaitrace.storage._migrate import ensure_schema
 from oaitrace.storage._models import BodyRow, RequestRow
@@ -151,7 +158,7 @@ def reprice(
             with engine.begin() as connection:
                 # Keyset pagination over the primary key: every batch is cheap.
                 rows = connection.execute(
-                    select(*_REPRICE_COLUMNS, _C.cost_usd, _BODIES.c.request_body)
+                    select(*_REPRICE_COLUMNS, _C.cost_usd, _BODIES.c.request_body, _BODIES.c.extra)
                     .select_from(_REQUESTS.outerjoin(_BODIES, _BODIES.c.request_pk == _C.id))
                     .where(*conditions, _C.id > after)
                     .order_by(_C.id)
@@ -192,6 +199,7 @@ def _price_row(pricer: Pricer, row: Any) -> Cost:
         characters = speech_characters(row.request_body)
         if characters is not None:
             details["input_characters"] = characters
+    polled, batch = polled_usage(row.extra)
     try:
         return pricer.price_fields(
             started_at=row.started_at,
@@ -208,6 +216,8 @@ def _price_row(pricer: Pricer, row: Any) -> Cost:
                 row.reasoning_tokens,
                 details,
             ),
+            batch=batch,
+            polled=polled,
         )
     except Exception:  # one bad row must not stop a reprice of millions
         return Cost(usd=None, reason=CostReason.PRICING_ERROR)

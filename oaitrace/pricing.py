@@ -70,6 +70,7 @@ __all__ = [
     "Pricer",
     "genai_prices_version",
     "load_price_file",
+    "polled_usage",
     "price_batch_output",
     "speech_characters",
     "usage_counts",
@@ -653,6 +654,7 @@ class Pricer:
             characters = speech_characters(record.request_body)
             if characters is not None:
                 details = {**details, "input_characters": characters}
+        polled, batch = polled_usage(record.extra)
         return self.price_fields(
             started_at=record.started_at,
             host=record.host,
@@ -668,6 +670,8 @@ class Pricer:
                 record.reasoning_tokens,
                 details,
             ),
+            batch=batch,
+            polled=polled,
         )
 
     def price_fields(
@@ -682,13 +686,18 @@ class Pricer:
         service_tier: str | None,
         counts: Mapping[str, int | float],
         batch: bool = False,
+        polled: bool = False,
     ) -> Cost:
-        """The cost of a request given as its fields (used for stored rows by `reprice`)."""
+        """The cost of a request given as its fields (used for stored rows by `reprice`).
+
+        `polled`: the usage of a finished object counted on this poll (see
+        `polled_usage`), priced although the poll itself is not a model call.
+        """
         if status_code is None:
             return _unknown(CostReason.NO_RESPONSE)
         if status_code >= 400:
             return _unknown(CostReason.ERROR_RESPONSE)
-        if operation not in BILLED_OPERATIONS:
+        if operation not in BILLED_OPERATIONS and not polled:
             return _NOT_BILLED
         models = [name for name in (response_model, request_model) if name]
         if not models:
@@ -771,6 +780,19 @@ class Pricer:
         rule = next((rule for rule in self.rules if rule.matches(host, model)), None)
         self._rule_cache[key] = rule
         return rule
+
+
+def polled_usage(extra: Mapping[str, Any] | None) -> tuple[bool, bool]:
+    """(priced as a model call, at Batch API rates) for a record's stored `extra`.
+
+    A batch, an Assistants run or a background Response shows its usage only
+    when polled finished; oaitrace counts it on the first such poll
+    (`extra["usage_counted_from_poll"]`), and prices it there as the model
+    calls it stands for: a batch's at Batch API rates.
+    """
+    if not extra or extra.get("usage_counted_from_poll") is not True:
+        return False, False
+    return True, extra.get("object_type") == "batch"
 
 
 def _plausible(usd: Decimal) -> bool:

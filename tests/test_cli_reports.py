@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from oaitrace.cli import cli
+from oaitrace.pricing import Pricer
 from oaitrace.query import Query
 from oaitrace.storage import Store
 from tests.factories import make_record
@@ -259,6 +260,42 @@ class TestReprice:
             stored = query.get(record.id)
         assert stored is not None
         assert Decimal("2") == stored.cost_usd
+
+    def test_a_polled_batch_keeps_its_batch_price(self, runner: CliRunner, tmp_path: Path) -> None:
+        """reprice prices a poll that counted a batch's usage at Batch API rates, as the
+        writer did, and leaves the other polls of it at no cost."""
+        path = str(tmp_path / "batch.db")
+        common = {
+            "cost_usd": None,
+            "operation": "batches.retrieve",
+            "endpoint": "/v1/batches/{batch_id}",
+            "request_model": None,
+            "response_model": "gpt-4o-mini",
+        }
+        counted = make_record(
+            **common,
+            input_tokens=1_000_000,
+            output_tokens=0,
+            extra={"usage_counted_from_poll": True, "object_type": "batch"},
+        )
+        later_poll = make_record(
+            **common, input_tokens=None, output_tokens=None, extra={"object_type": "batch"}
+        )
+        with Store(path) as store:
+            store.insert([counted, later_poll])
+
+        invoke(runner, "reprice", "-d", path)
+
+        with Query(path) as query:
+            costs = [getattr(query.get(r.id), "cost_usd", None) for r in (counted, later_poll)]
+        pricer = Pricer()
+        expected = pricer.price_usage(
+            "gpt-4o-mini",
+            {"input_tokens": 1_000_000, "output_tokens": 0, "cache_read_tokens": 0},
+            at=counted.started_at,
+            batch=True,
+        )
+        assert [expected.usd, Decimal(0)] == costs
 
 
 class TestDemoThenReport:

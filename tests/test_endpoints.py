@@ -14,6 +14,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from oaitrace._multipart import multipart_fields, snapshot_form
 from oaitrace._objects import ResponseView, object_facts, path_ids
 from oaitrace._parse import parse
 from oaitrace._providers import provider_for
+from oaitrace.pricing import Pricer
 from oaitrace.query import Query, RequestDetail, RequestRecord
 from tests import endpoint_fixtures as fx
 from tests.endpoint_fixtures import EndpointServer, binary_reply, json_reply, text_reply
@@ -667,6 +669,31 @@ class TestBatches:
             retrieve.extra["batch"]["status"],
         )
         assert "file-cvaTdG" == retrieve.object_ids["output_file_id"]
+        # Priced there, as the chat completions it ran, at Batch API rates;
+        # the calls that manage the batch cost nothing themselves.
+        batch_rates = Pricer().price_usage(
+            "gpt-4o-mini-2024-07-18",
+            {
+                "input_tokens": 1500,
+                "output_tokens": 500,
+                "cache_read_tokens": 0,
+                "output_reasoning_tokens": 0,
+            },
+            at=retrieve.record.started_at,
+            batch=True,
+        )
+        full_rates = Pricer().price_usage(
+            "gpt-4o-mini-2024-07-18",
+            {"input_tokens": 1500, "output_tokens": 500},
+            at=retrieve.record.started_at,
+        )
+        assert (batch_rates.usd, True, [Decimal(0)] * 3) == (
+            retrieve.record.cost_usd,
+            batch_rates.usd is not None
+            and full_rates.usd is not None
+            and batch_rates.usd < full_rates.usd,
+            [stored.record.cost_usd for stored in (create, cancel, listing)],
+        )
         assert ("batches.cancel", "cancelling") == (
             cancel.record.operation,
             cancel.extra["object_status"],
