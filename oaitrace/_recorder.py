@@ -67,6 +67,9 @@ _WARNING_INTERVAL_S: Final = 10.0
 # (at most _BACKPRESSURE_WAIT_S) for the writer to catch up.
 _BACKPRESSURE_BATCHES: Final = 2
 _BACKPRESSURE_WAIT_S: Final = 1.0
+# A batch insert taking longer than this is the database's slowness, which
+# backpressure must not pass on to the caller.
+_SLOW_STORE_S: Final = 0.25
 
 
 class _FlushRequest:
@@ -191,6 +194,8 @@ class Recorder:
         self._flush_interval = flush_interval
         self._capture_limit = capture_limit
         self._store: Store | None = None
+        # When the batch being stored was started (monotonic); None between batches.
+        self._storing_since: float | None = None
         self._closed = False
         self._last_warning = 0.0
         self._spool = Spool(
@@ -254,12 +259,15 @@ class Recorder:
         moment (as the openai SDK does once per request, for randomness)
         takes it straight back. Waiting here lets the writer run freely.
         """
+        storing_since = self._storing_since
         if (
             threading.current_thread() is self._writer
             or not self._writer.is_alive()
-            # An unwritable database slows the writer, not the GIL: waiting
-            # would only slow the caller (the spool takes the records).
+            # A database that is away or slow holds the writer up, not the
+            # GIL: waiting would only slow the caller (the spool takes the
+            # records, and the queue's bound the rest).
             or self._retry_delay > 0.0
+            or (storing_since is not None and time.monotonic() - storing_since > _SLOW_STORE_S)
         ):
             return
         self.backpressure_count += 1
@@ -457,8 +465,9 @@ class Recorder:
         if not batch:
             return
         lost_before = self.lost_count
+        self._storing_since = started = time.monotonic()
         try:
-            if time.monotonic() >= self._retry_at:
+            if started >= self._retry_at:
                 # What waits in the spool is older: it goes in first, to keep the order.
                 if self._spool_pending:
                     self._replay_spool()
@@ -466,6 +475,7 @@ class Recorder:
                     return
             self._spool_batch(batch)
         finally:
+            self._storing_since = None
             if self.lost_count != lost_before:
                 for request in waiting:
                     request.all_stored = False

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,35 @@ def test_emit_waits_for_a_writer_two_batches_behind(tmp_path: Path) -> None:
         count_rows(database),
         recorder.backpressure_count > 0,
     )
+
+
+def test_a_slow_database_is_not_passed_on_to_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a batch insert hangs (a database that stopped answering), emit does
+    not wait for the writer however far behind it is: the records wait in the
+    queue, and what overflows it is counted as dropped, as before."""
+    from oaitrace.storage import Store  # noqa: PLC0415
+
+    real_insert = Store.insert
+    hanging = threading.Event()
+
+    def hanging_insert(self: Store, records: Any) -> None:
+        hanging.set()
+        time.sleep(3)
+        real_insert(self, records)
+
+    monkeypatch.setattr(Store, "insert", hanging_insert)
+    database = tmp_path / "hung.db"
+    recorder = oaitrace.Recorder(
+        str(database), batch_size=20, max_queue_size=200, handle_sigterm=False
+    )
+    client = sdk_client(recorder)
+    chat_calls(client, 20)  # the first batch: its insert hangs
+    assert hanging.wait(5)
+    time.sleep(0.3)  # longer than a batch insert may take before it counts as slow
+    chat_calls(client, 100)
+    waited_while_hung = recorder.backpressure_count
+    assert recorder.close(timeout=30)
+
+    assert (0, 0, 120) == (waited_while_hung, recorder.dropped_count, count_rows(database))
