@@ -217,6 +217,7 @@ class Recorder:
         self.parse_error_count = 0
         self.internal_error_count = 0
         self.backpressure_count = 0
+        self._lost_at_flush = 0
         self._handle_sigterm = handle_sigterm
         self._start_writer()
         _live_recorders.add(self)
@@ -290,14 +291,23 @@ class Recorder:
         timeout, when some of it is still in the spool because the database
         cannot be written (it is stored when the database is back, by this
         recorder or the next one for the same database: see
-        `spooled_count`), or when some was lost (see `lost_count`).
+        `spooled_count`), or when some was lost (see `lost_count`) since
+        the previous flush, whichever thread found it out.
         """
         if not self._writer.is_alive():
-            return not self._queue and not self._spool_pending
+            return not self._queue and not self._spool_pending and not self._lost_since_flush()
         request = _FlushRequest()
         self._queue.append(request)
         self._wake.set()
-        return request.done.wait(timeout) and request.all_stored
+        done = request.done.wait(timeout)
+        # Losses the writer met before this request reached it (the records
+        # were emitted before the flush, so they are part of "everything").
+        lost = self._lost_since_flush()
+        return done and request.all_stored and not lost
+
+    def _lost_since_flush(self) -> bool:
+        lost, self._lost_at_flush = self.lost_count != self._lost_at_flush, self.lost_count
+        return lost
 
     def close(self, timeout: float = 5.0) -> bool:
         """Flush, stop the writer and release the database. Idempotent.

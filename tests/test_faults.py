@@ -280,6 +280,25 @@ class TestSqliteBecomesReadOnly:
         assert sorted(newer) == sorted(in_insert_order[60:])
 
 
+def fill_the_spools_disk(monkeypatch: pytest.MonkeyPatch, spool_root: Path) -> None:
+    """Writes under `spool_root` fail with ENOSPC; every other write goes through."""
+    real_write = os.write
+
+    def write_or_enospc(descriptor: int, data: Any) -> int:
+        # Only the spool's own files see a full disk: the OS edge, nothing else.
+        try:
+            target = os.readlink(f"/proc/self/fd/{descriptor}")
+        except OSError:
+            target = ""
+        if target.startswith(str(spool_root)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(descriptor, data)
+
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc/self/fd to tell the spool's files from others")
+    monkeypatch.setattr(os, "write", write_or_enospc)
+
+
 class TestSpoolDiskFull:
     def test_enospc_is_counted_logged_and_the_caller_unaffected(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -287,21 +306,7 @@ class TestSpoolDiskFull:
         """When the spool's disk is full, requests still succeed; the loss is counted and logged."""
         url = f"sqlite:///{tmp_path / 'missing' / 'traces.db'}"  # unreachable database
         spool_root = tmp_path / "spool-root"
-        real_write = os.write
-
-        def write_or_enospc(descriptor: int, data: Any) -> int:
-            # Only the spool's own files see a full disk: the OS edge, nothing else.
-            try:
-                target = os.readlink(f"/proc/self/fd/{descriptor}")
-            except OSError:
-                target = ""
-            if target.startswith(str(spool_root)):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            return real_write(descriptor, data)
-
-        if not Path("/proc/self/fd").is_dir():
-            pytest.skip("needs /proc/self/fd to tell the spool's files from others")
-        monkeypatch.setattr(os, "write", write_or_enospc)
+        fill_the_spools_disk(monkeypatch, spool_root)
         with oaitrace.Recorder(url, spool_dir=spool_root, flush_interval=0.05) as recorder:
             with capture_logs() as logs:
                 send(openai_client(recorder), 40)
@@ -314,6 +319,25 @@ class TestSpoolDiskFull:
         lost = [entry for entry in logs if entry["event"] == "oaitrace.records_lost"]
         assert 40 == sum(entry["count"] for entry in lost)
         assert all("No space left" in entry["reason"] for entry in lost)
+
+    def test_a_loss_before_the_flush_makes_it_false(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Records the writer lost before a flush was asked for were emitted before
+        it: that flush returns False; the next one, with nothing new lost, True."""
+        url = f"sqlite:///{tmp_path / 'missing' / 'traces.db'}"  # unreachable database
+        spool_root = tmp_path / "spool-root"
+        fill_the_spools_disk(monkeypatch, spool_root)
+        with oaitrace.Recorder(url, spool_dir=spool_root, flush_interval=0.01) as recorder:
+            send(openai_client(recorder), 10)
+            deadline = time.monotonic() + 20
+            while recorder.lost_count < 10 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert (10, False, True) == (
+                recorder.lost_count,
+                recorder.flush(timeout=30),
+                recorder.flush(timeout=30),
+            )
 
     def test_real_full_tmpfs(self, tmp_path: Path) -> None:
         """A spool on a 64 KiB tmpfs: what fits is replayed later, the rest is counted lost."""
