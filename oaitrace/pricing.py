@@ -390,7 +390,8 @@ class _GenaiPrices:
                 msg = f"more specific usage exceeds {unit.usage_key} ({value})"
                 raise ValueError(msg)
             leaves[index] = leaf
-            total += _unit_price(unit.price, leaf, input_tokens, unit.per)
+            if leaf:  # most units of a card are unused by a request: no Decimal work
+                total += _unit_price(unit.price, leaf, input_tokens, unit.per)
         if card.per_request is not None:
             total += card.per_request / card.requests_per
         return total
