@@ -193,7 +193,7 @@ def read_stream_body(
     """
     facts = BodyFacts()
     accumulator = StreamAccumulator()
-    if content_encoding is None or BodyDecoder(content_encoding).is_identity:
+    if _is_identity(content_encoding):
         content = b"".join(chunks)
         events = plain_events(content)
         if events is None:
@@ -224,6 +224,16 @@ def read_stream_body(
     if invalid > 0 and facts.parse_error is None:
         facts.parse_error = f"{invalid} stream events with invalid JSON"
     return facts
+
+
+def _is_identity(content_encoding: str | None) -> bool:
+    """No decoding needed; False for an unknown encoding (decoding it reports the error)."""
+    if content_encoding is None:
+        return True
+    try:
+        return BodyDecoder(content_encoding).is_identity
+    except DecodeError:
+        return False
 
 
 class _StreamDecodeError(Exception):

@@ -830,6 +830,22 @@ class TestBodies:
         assert record.parse_error is not None
         assert record.parse_error.startswith("cannot decode body (gzip)")
 
+    def test_stream_with_an_unknown_encoding(self) -> None:
+        """A stream in an encoding oaitrace cannot decode keeps everything but the
+        stream's own facts, and says why in parse_error."""
+        record = parse(
+            chat_exchange(
+                response_headers=[SSE, ("content-encoding", "zstd-ish"), ("x-request-id", "req_z")],
+                chunks=[b"\x28\xb5\x2f\xfd garbage"],
+            ),
+            record_id="r",
+        )
+        assert ("req_z", "cannot decode stream (zstd-ish)", None) == (
+            record.request_id,
+            (record.parse_error or "").partition(":")[0],
+            record.total_tokens,
+        )
+
     def test_capture_content_off(self) -> None:
         """Without content capture no body is stored, usage still is."""
         record = parse(chat_exchange(), record_id="r", capture_content=False)
