@@ -309,10 +309,26 @@ class LyingServer:
                 return
             connection.settimeout(5)
             with connection:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    request += connection.recv(65536)
+                self._read_request(connection)
                 connection.sendall(self._response)
+                # A clean FIN: closing with request bytes unread would send a
+                # reset, which the client may see before the partial response.
+                connection.shutdown(socket.SHUT_WR)
+
+    @staticmethod
+    def _read_request(connection: socket.socket) -> None:
+        """Read the request head and its whole body (by content-length)."""
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += connection.recv(65536)
+        head, _, body = request.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        while len(body) < length:
+            body += connection.recv(65536)
 
     def close(self) -> None:
         self._stopped.set()
