@@ -7,6 +7,7 @@ import os
 import sqlite3
 import stat
 import sys
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -298,9 +299,10 @@ class TestStore:
 
         assert expected == (stored.status_code if stored else None)
 
-    def test_sqlite_inserts_a_batch_in_one_statement_per_table(self, tmp_path: Path) -> None:
-        """A batch is one INSERT per table, not one per row: sqlite3 gives the GIL up
-        per statement it steps, and each time the writer may wait 5 ms for it."""
+    def test_sqlite_inserts_a_batch_in_a_few_statements_per_table(self, tmp_path: Path) -> None:
+        """A batch is a few INSERTs per table (chunks of powers of two), not one per
+        row: sqlite3 gives the GIL up per statement it steps, and each time the
+        writer may wait 5 ms for it."""
         path = tmp_path / "traces.db"
         records = [make_record() for _ in range(300)]
         statements: list[str] = []
@@ -311,12 +313,26 @@ class TestStore:
                 assert dbapi is not None
                 dbapi.set_trace_callback(statements.append)
             store.insert(records)
-        inserts = [sql.split(" (", 1)[0] for sql in statements if sql.startswith("INSERT")]
+        inserts = Counter(sql.split(" (", 1)[0] for sql in statements if sql.startswith("INSERT"))
 
+        # 300 rows = 256 + 32 + 8 + 4; two tags a record: 600 = 512 + 64 + 16 + 8.
         assert (
-            ["INSERT INTO requests", "INSERT INTO bodies", "INSERT INTO request_tags"],
+            {"INSERT INTO requests": 4, "INSERT INTO bodies": 4, "INSERT INTO request_tags": 4},
             (300, 300),
-        ) == (inserts, count_rows(path))
+        ) == (dict(inserts), count_rows(path))
+
+    def test_few_distinct_statements_whatever_the_batch_sizes(self, tmp_path: Path) -> None:
+        """Batches of every size from 1 to 40 build at most one statement per power of
+        two (and the largest size): the statement cache stays small."""
+        path = tmp_path / "traces.db"
+        with Store(str(path)) as store:
+            for size in range(1, 41):
+                store.insert([make_record() for _ in range(size)])
+            built = store._insert_requests._multi_row
+            assert built is not None
+            sizes = sorted(built._statements)
+
+        assert ([1, 2, 4, 8, 16, 32], 820) == (sizes, count_rows(path)[0])
 
     def test_statements_stay_under_the_parameter_limit(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -128,8 +128,10 @@ class _MultiRowInsert:
     thread that gives the GIL up while the application's thread keeps it
     busy waits up to the switch interval (5 ms) to get it back: measured, a
     500-row batch then took seconds while the application ran, and records
-    piled up in the queue. One statement per several hundred rows gives it
-    up once. Rows per statement stay under SQLite's bound-parameter limit.
+    piled up in the queue. A batch goes in as a few statements instead:
+    chunks of the most rows one statement may bind (SQLite's parameter
+    limit), then of powers of two, so that only a dozen distinct statements
+    per table are ever built and prepared, whatever the batch sizes.
     """
 
     # SQLITE_MAX_VARIABLE_NUMBER: 32766 since SQLite 3.32, 999 before.
@@ -141,15 +143,19 @@ class _MultiRowInsert:
         self._head = head
         self._group = rest[:group_end]
         self._tail = rest[group_end:]
-        self._rows_per_statement = max(1, self._MAX_PARAMETERS // columns)
+        most = max(1, self._MAX_PARAMETERS // columns)
+        # Largest first: most, then every power of two below it.
+        self._sizes = (most, *(1 << bit for bit in range(most.bit_length() - 1, -1, -1)))
         self._statements: dict[int, str] = {}
 
     def execute(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
-        step = self._rows_per_statement
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            parameters = tuple(chain.from_iterable(chunk))
-            connection.exec_driver_sql(self._statement(len(chunk)), parameters)
+        start = 0
+        while start < len(rows):
+            left = len(rows) - start
+            size = next(size for size in self._sizes if size <= left)
+            chunk = rows[start : start + size]
+            connection.exec_driver_sql(self._statement(size), tuple(chain.from_iterable(chunk)))
+            start += size
 
     def _statement(self, rows: int) -> str:
         statement = self._statements.get(rows)
