@@ -9,20 +9,13 @@ from __future__ import annotations
 import datetime
 import os
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 from sqlalchemy import Engine, Table, bindparam, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from oaitrace.exceptions import DatabaseError
-from oaitrace.pricing import (
-    Cost,
-    CostReason,
-    Pricer,
-    polled_usage,
-    speech_characters,
-    usage_counts,
-)
+from oaitrace.pricing import Pricer
 from oaitrace.storage._engine import create_engine, resolve_database_url
 from oaitrace.storage._migrate import ensure_schema
 from oaitrace.storage._models import BodyRow, RequestRow
@@ -168,7 +161,7 @@ def reprice(
                     break
                 updates = []
                 for row in rows:
-                    cost = _price_row(pricer, row)
+                    cost = pricer.price(row)
                     if cost.usd != row.cost_usd:
                         changed += 1
                     updates.append(
@@ -191,33 +184,3 @@ def reprice(
     finally:
         engine.dispose()
     return seen, changed
-
-
-def _price_row(pricer: Pricer, row: Any) -> Cost:
-    details = dict(row.usage_details or {})
-    if row.operation == "audio.speech" and "input_characters" not in details:
-        characters = speech_characters(row.request_body)
-        if characters is not None:
-            details["input_characters"] = characters
-    polled, batch = polled_usage(row.extra)
-    try:
-        return pricer.price_fields(
-            started_at=row.started_at,
-            host=row.host,
-            operation=row.operation,
-            status_code=row.status_code,
-            request_model=row.request_model,
-            response_model=row.response_model,
-            service_tier=row.service_tier,
-            counts=usage_counts(
-                row.input_tokens,
-                row.output_tokens,
-                row.cached_input_tokens,
-                row.reasoning_tokens,
-                details,
-            ),
-            batch=batch,
-            polled=polled,
-        )
-    except Exception:  # one bad row must not stop a reprice of millions
-        return Cost(usd=None, reason=CostReason.PRICING_ERROR)

@@ -50,9 +50,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from oaitrace._exchange import Record
 from oaitrace._routes import BILLED_OPERATIONS
 from oaitrace.exceptions import ConfigurationError
 
@@ -67,6 +66,7 @@ __all__ = [
     "Cost",
     "CostReason",
     "PriceRule",
+    "PricedRecord",
     "Pricer",
     "genai_prices_version",
     "load_price_file",
@@ -86,6 +86,39 @@ _MILLION: Final = Decimal(1_000_000)
 MAX_COST: Final = Decimal(10_000_000)
 _ZERO: Final = Decimal(0)
 NOT_BILLED_SOURCE: Final = "not billed"
+
+
+class PricedRecord(Protocol):
+    """What pricing reads of a record: a live `Record` or a stored row with its body's fields."""
+
+    @property
+    def started_at(self) -> datetime.datetime: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def operation(self) -> str: ...
+    @property
+    def status_code(self) -> int | None: ...
+    @property
+    def request_model(self) -> str | None: ...
+    @property
+    def response_model(self) -> str | None: ...
+    @property
+    def service_tier(self) -> str | None: ...
+    @property
+    def input_tokens(self) -> int | None: ...
+    @property
+    def output_tokens(self) -> int | None: ...
+    @property
+    def cached_input_tokens(self) -> int | None: ...
+    @property
+    def reasoning_tokens(self) -> int | None: ...
+    @property
+    def usage_details(self) -> Mapping[str, int | float] | None: ...
+    @property
+    def request_body(self) -> str | None: ...
+    @property
+    def extra(self) -> Mapping[str, Any] | None: ...
 
 
 class CostReason:
@@ -642,15 +675,18 @@ class Pricer:
         genai = _genai_prices()
         return None if genai is None else genai.source
 
-    def price(self, record: Record) -> Cost:
-        """The cost of one record; never raises (a failure is reason `pricing_error`)."""
+    def price(self, record: PricedRecord) -> Cost:
+        """The cost of one record, live or stored; never raises (a failure is `pricing_error`).
+
+        The writer prices each new Record with it, `reprice` each stored row.
+        """
         try:
             return self._price_record(record)
-        except Exception:  # the writer must survive any record
+        except Exception:  # the writer (or a reprice of millions) must survive any record
             return _unknown(CostReason.PRICING_ERROR)
 
-    def _price_record(self, record: Record) -> Cost:
-        details = record.usage_details
+    def _price_record(self, record: PricedRecord) -> Cost:
+        details: Mapping[str, int | float] = record.usage_details or {}
         if record.operation == _SPEECH and "input_characters" not in details:
             characters = speech_characters(record.request_body)
             if characters is not None:

@@ -115,10 +115,12 @@ class _PreparedInsert:
         row_values = self._row_values
         if row_values is None:
             connection.exec_driver_sql(self.sql, rows)
-        elif self._multi_row is not None:
-            self._multi_row.execute(connection, [row_values(row) for row in rows])
+            return
+        values = [row_values(row) for row in rows]
+        if self._multi_row is not None:
+            self._multi_row.execute(connection, values)
         else:
-            connection.exec_driver_sql(self.sql, [row_values(row) for row in rows])
+            connection.exec_driver_sql(self.sql, values)
 
 
 class _MultiRowInsert:
