@@ -183,17 +183,7 @@ class Scope:
 
     def fetch(self, statement: Any) -> list[Any]:
         """Run a SELECT and return its rows; DatabaseError with a hint on failure."""
-        try:
-            with self.engine.connect() as connection:
-                return list(connection.execute(statement))
-        except SQLAlchemyError as exc:
-            url = self.engine.url.render_as_string(hide_password=True)
-            msg = (
-                f"cannot read {url}: {exc.__class__.__name__}: "
-                f"{exc.args[0] if exc.args else exc}; "
-                "if it is an oaitrace database, run `oaitrace db upgrade`"
-            )
-            raise DatabaseError(msg) from exc
+        return fetch_rows(self.engine, statement)
 
     def fetch_raw(self, statement: Any) -> list[Any]:
         """Rows straight from the driver, without SQLAlchemy's per-value processing.
@@ -210,6 +200,24 @@ class Scope:
             url = self.engine.url.render_as_string(hide_password=True)
             msg = f"cannot read {url}: {exc.__class__.__name__}: {exc}"
             raise DatabaseError(msg) from exc
+
+
+def fetch_rows(engine: Engine, statement: Any) -> list[Any]:
+    """Run a SELECT and return its rows; DatabaseError with a hint on failure.
+
+    Shared by the reports and `Query`'s own lookups.
+    """
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(statement))
+    except SQLAlchemyError as exc:
+        url = engine.url.render_as_string(hide_password=True)
+        msg = (
+            f"cannot read {url}: {exc.__class__.__name__}: "
+            f"{exc.args[0] if exc.args else exc}; "
+            "if it is an oaitrace database, run `oaitrace db upgrade`"
+        )
+        raise DatabaseError(msg) from exc
 
 
 def group_columns(scope: Scope, by: Sequence[str]) -> list[KeyedColumnElement[Any]]:

@@ -18,9 +18,9 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, null, or_, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from oaitrace._overview_reports import TagName, TimelineReport, TimelineRow
+from oaitrace._report_scope import fetch_rows
 from oaitrace._report_types import (
     ErrorCount,
     ErrorExample,
@@ -37,7 +37,7 @@ from oaitrace._report_types import (
     UsageReport,
     UsageRow,
 )
-from oaitrace.exceptions import DatabaseError, QueryError
+from oaitrace.exceptions import QueryError
 from oaitrace.storage._engine import create_engine, resolve_database_url
 from oaitrace.storage._models import BodyRow, RequestRow, RequestTagRow
 
@@ -702,13 +702,4 @@ class Query:
         return rows[0] if rows else None
 
     def _fetch(self, statement: Select[Any]) -> list[Row[Any]]:
-        try:
-            with self._engine.connect() as connection:
-                return list(connection.execute(statement))
-        except SQLAlchemyError as exc:
-            url = self._engine.url.render_as_string(hide_password=True)
-            msg = (
-                f"cannot read {url}: {exc.__class__.__name__}: {exc.args[0] if exc.args else exc}; "
-                "if it is an oaitrace database, run `oaitrace db upgrade`"
-            )
-            raise DatabaseError(msg) from exc
+        return fetch_rows(self._engine, statement)
