@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
+from ._batch_output import BATCH_OUTPUT_KEY, read_batch_output
 from ._body import BodyFacts, is_text_type, read_json_body, read_stream_body
 from ._exchange import Exchange, Record, Usage
 from ._headers import http_date_s, parse_duration_s, parse_float, parse_int, retry_after_s
@@ -115,6 +116,11 @@ def _parse(
         body.obj or {}, content_type, (body.content or b"")[:64], exchange.response_bytes
     )
     extra.update(object_facts(operation, object_ids, request.fields, response_view))
+    if operation == "files.content" and exchange.status_code == 200 and body.content:
+        cut = not exchange.complete or exchange.response_truncated
+        batch_output = read_batch_output(body.content, cut=cut)
+        if batch_output is not None:
+            extra[BATCH_OUTPUT_KEY] = batch_output
     started_ns = exchange.started_at_ns
     return Record(
         id=record_id,

@@ -8,7 +8,9 @@ parser:
 - `PolledUsage`: usage that only shows when an object is polled is counted
   once per object id, when it is first seen in a final status: runs and
   batches always; a Response only when this process saw it created in the
-  background (its usage otherwise came with its creation).
+  background (its usage otherwise came with its creation). A batch's usage
+  shows twice, on the finished batch and line by line in its output file:
+  whichever of the two this process sees first counts it.
 
 Both fill the record in place (`fill_in`): it was made on this thread a
 moment ago and nobody else holds it yet.
@@ -21,7 +23,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Final
 
-from ._exchange import Record, fill_in
+from ._batch_output import BATCH_OUTPUT_KEY, is_whole, summed_usage
+from ._exchange import Record, Usage, fill_in
 from ._routes import BILLED_OPERATIONS
 from ._sse import FINAL_STATUSES
 from ._usage import usage_from_json
@@ -66,10 +69,15 @@ class PolledUsage:
     def __init__(self, max_remembered: int = _MAX_REMEMBERED) -> None:
         self._counted: OrderedDict[str, None] = OrderedDict()
         self._pending: OrderedDict[str, None] = OrderedDict()
+        # Batch output file id -> where its usage was counted.
+        self._counted_files: OrderedDict[str, str] = OrderedDict()
         self._max = max_remembered
 
     def account(self, record: Record) -> None:
         """Fill a poll's token fields the first time its object is seen finished."""
+        if BATCH_OUTPUT_KEY in record.extra:
+            self._account_batch_output(record)
+            return
         key = _POLLED_OBJECTS.get(record.extra.get("object_type", ""))
         object_id = None if key is None else record.object_ids.get(key)
         if not object_id:
@@ -91,21 +99,36 @@ class PolledUsage:
         # by another process; only a background one seen queued here is owed.
         if key == "response_id" and self._pending.pop(object_id, _ABSENT) is _ABSENT:
             return
+        output_file = record.object_ids.get("output_file_id") if key == "batch_id" else None
+        if output_file and output_file in self._counted_files:
+            return  # its output file, downloaded first, counted it line by line
         self._remember(self._counted, object_id)
-        counted = usage_from_json(usage)
-        for name in (
-            "input_tokens",
-            "output_tokens",
-            "total_tokens",
-            "cached_input_tokens",
-            "reasoning_tokens",
-        ):
-            fill_in(record, name, getattr(counted, name))
-        fill_in(record, "usage_details", counted.details)
+        if output_file:
+            self._remember(self._counted_files, output_file, "batch")
+        _fill_usage(record, usage_from_json(usage))
         _extra(record)["usage_counted_from_poll"] = True
 
-    def _remember(self, ids: OrderedDict[str, None], object_id: str) -> None:
-        ids[object_id] = None
+    def _account_batch_output(self, record: Record) -> None:
+        """Count a downloaded batch output file's usage unless its batch (or a download) did."""
+        file_id = record.object_ids.get("file_id")
+        counted_with = self._counted_files.get(file_id) if file_id else None
+        extra = _extra(record)
+        if counted_with is not None:
+            extra["usage_counted_with"] = counted_with
+            return
+        if file_id:
+            self._remember(self._counted_files, file_id, "batch_output")
+        extra["usage_counted_from_batch_output"] = True
+        output = extra[BATCH_OUTPUT_KEY]
+        if not is_whole(output):
+            return  # partial sums would understate it: priced as unknown, tokens left out
+        _fill_usage(record, summed_usage(output))
+        models = {model for model, _usage in output.get("usage") or ()}
+        if len(models) == 1:
+            fill_in(record, "response_model", models.pop())
+
+    def _remember(self, ids: OrderedDict[str, Any], object_id: str, value: Any = None) -> None:
+        ids[object_id] = value
         ids.move_to_end(object_id)
         while len(ids) > self._max:
             ids.popitem(last=False)
@@ -122,6 +145,18 @@ def _apply_hook(hook: RedactHook, record: Record, direction: str, field: str) ->
         new_text = None
         _extra(record)["redact_error"] = f"{type(exc).__name__}: {exc}"
     fill_in(record, field, new_text)
+
+
+def _fill_usage(record: Record, usage: Usage) -> None:
+    for name in (
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "cached_input_tokens",
+        "reasoning_tokens",
+    ):
+        fill_in(record, name, getattr(usage, name))
+    fill_in(record, "usage_details", usage.details)
 
 
 def _extra(record: Record) -> dict[str, Any]:

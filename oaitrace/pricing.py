@@ -52,7 +52,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from oaitrace._batch_output import BATCH_OUTPUT_KEY, is_whole, read_batch_output
 from oaitrace._routes import BILLED_OPERATIONS
+from oaitrace._usage import usage_from_json
 from oaitrace.exceptions import ConfigurationError
 
 if sys.version_info >= (3, 11):
@@ -132,6 +134,9 @@ class CostReason:
     INVALID_USAGE: Final = "invalid_usage"
     PRICING_ERROR: Final = "pricing_error"
     PRICING_UNAVAILABLE: Final = "pricing_unavailable"
+    # A batch output file whose lines were not all read (cut by the capture
+    # limit or a broken download): what was read would understate it.
+    INCOMPLETE_BATCH_OUTPUT: Final = "incomplete_batch_output"
 
 
 @dataclass(frozen=True, slots=True)
@@ -686,6 +691,9 @@ class Pricer:
             return _unknown(CostReason.PRICING_ERROR)
 
     def _price_record(self, record: PricedRecord) -> Cost:
+        extra = record.extra
+        if extra and extra.get("usage_counted_from_batch_output") is True:
+            return self._price_batch_output(record.started_at, record.host, extra[BATCH_OUTPUT_KEY])
         details: Mapping[str, int | float] = record.usage_details or {}
         if record.operation == _SPEECH and "input_characters" not in details:
             characters = speech_characters(record.request_body)
@@ -806,6 +814,54 @@ class Pricer:
             )
         return _unknown(CostReason.UNKNOWN_MODEL)
 
+    def _price_batch_output(
+        self, at: datetime.datetime, host: str, output: Mapping[str, Any]
+    ) -> Cost:
+        """A downloaded batch output file, line by line at Batch API rates (see `_batch_output`)."""
+        if not is_whole(output):
+            return _unknown(CostReason.INCOMPLETE_BATCH_OUTPUT)
+        total = _ZERO
+        provenance: set[tuple[str | None, str | None, str | None]] = set()
+        for model, usage in output.get("usage") or ():
+            cost = self.price_batch_line(model, usage, at=at, host=host)
+            if cost.usd is None:
+                return cost  # one line without a price leaves the file's cost unknown
+            total += cost.usd
+            provenance.add((cost.source, cost.model, cost.provider))
+        if not provenance:
+            return _NOT_BILLED  # every request of the batch failed
+        source, model, provider = provenance.pop() if len(provenance) == 1 else (None, None, None)
+        return Cost(usd=total, source=source or self.source, model=model, provider=provider)
+
+    def price_batch_line(
+        self,
+        model: str | None,
+        usage: Mapping[str, Any],
+        *,
+        at: datetime.datetime,
+        host: str = "api.openai.com",
+    ) -> Cost:
+        """One line of a batch output file: its body's model and usage, at Batch API rates."""
+        counted = usage_from_json(usage)
+        return self.price_fields(
+            started_at=at,
+            host=host,
+            operation="batch",
+            status_code=200,
+            request_model=None,
+            response_model=model,
+            service_tier=None,
+            counts=usage_counts(
+                counted.input_tokens,
+                counted.output_tokens,
+                counted.cached_input_tokens,
+                counted.reasoning_tokens,
+                counted.details,
+            ),
+            batch=True,
+            polled=True,
+        )
+
     def _rule(self, host: str, model: str) -> PriceRule | None:
         if not self.rules:
             return None
@@ -856,47 +912,29 @@ def price_batch_output(
 ) -> tuple[Decimal, int]:
     """The cost at Batch API rates of a batch's output file, and how many lines had no price.
 
-    Each line is ``{"response": {"status_code": 200, "body": {"model": ..., "usage": ...}}}``
-    as `GET /v1/files/{output_file_id}/content` returns it.
+    Each line is ``{"custom_id": ..., "response": {"status_code": 200, "body":
+    {"model": ..., "usage": ...}}}`` as `GET /v1/files/{output_file_id}/content`
+    returns it. A download recorded by oaitrace is priced like this by the
+    writer; this is for files it did not see.
 
     Example:
         >>> content = client.files.content(batch.output_file_id).content  # doctest: +SKIP
         >>> price_batch_output(content)  # doctest: +SKIP
         (Decimal('0.004218750000'), 0)
     """
-    from oaitrace._usage import usage_from_json  # noqa: PLC0415
-
     pricer = pricer or Pricer()
-    text = jsonl.decode("utf-8", "replace") if isinstance(jsonl, bytes) else jsonl
+    content = jsonl.encode("utf-8") if isinstance(jsonl, str) else jsonl
+    if not content.strip():
+        return _ZERO, 0
+    output = read_batch_output(content, cut=False)
+    if output is None:
+        msg = "not a batch output file: its first line has no custom_id and response"
+        raise ValueError(msg)
+    when = at or datetime.datetime.now(datetime.timezone.utc)
     total = _ZERO
-    unpriced = 0
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        try:
-            response = json.loads(line).get("response") or {}
-            body = response.get("body") or {}
-            usage = usage_from_json(body.get("usage") or {})
-            cost = pricer.price_fields(
-                started_at=at or datetime.datetime.now(datetime.timezone.utc),
-                host="api.openai.com",
-                operation="chat",
-                status_code=response.get("status_code"),
-                request_model=None,
-                response_model=body.get("model"),
-                service_tier=None,
-                counts=usage_counts(
-                    usage.input_tokens,
-                    usage.output_tokens,
-                    usage.cached_input_tokens,
-                    usage.reasoning_tokens,
-                    usage.details,
-                ),
-                batch=True,
-            )
-        except (AttributeError, ValueError, TypeError):
-            unpriced += 1
-            continue
+    unpriced = output["failed"] + output["unreadable"]
+    for model, usage in output["usage"]:
+        cost = pricer.price_batch_line(model, usage, at=when)
         if cost.usd is None:
             unpriced += 1
         else:

@@ -534,8 +534,14 @@ class TestBatchOutput:
     def test_batch_output_file(self, pricer: Pricer) -> None:
         """Lines of a batch output file are priced at batch rates; failed lines are counted."""
         usage = {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}
-        ok = {"response": {"status_code": 200, "body": {"model": "gpt-5", "usage": usage}}}
-        failed = {"response": {"status_code": 500, "body": {"error": {"message": "x"}}}}
+        ok = {
+            "custom_id": "1",
+            "response": {"status_code": 200, "body": {"model": "gpt-5", "usage": usage}},
+        }
+        failed = {
+            "custom_id": "2",
+            "response": {"status_code": 500, "body": {"error": {"message": "x"}}},
+        }
         content = "\n".join(json.dumps(line) for line in (ok, ok, failed)).encode()
 
         expected = (
@@ -547,6 +553,12 @@ class TestBatchOutput:
         )
 
         assert expected == price_batch_output(content, pricer=pricer, at=NOW)
+
+    def test_not_a_batch_output_file(self, pricer: Pricer) -> None:
+        """Another file is refused with a clear error; an empty one costs nothing."""
+        with pytest.raises(ValueError, match="not a batch output file"):
+            price_batch_output(b'{"messages": []}\n', pricer=pricer, at=NOW)
+        assert (Decimal(0), 0) == price_batch_output(b"", pricer=pricer, at=NOW)
 
 
 class TestRecorder:
