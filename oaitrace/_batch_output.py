@@ -21,11 +21,11 @@ off), so the lines seen are not all of them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from ._exchange import Usage
+from ._json import loads
 from ._usage import usage_from_json
 
 __all__ = ["BATCH_OUTPUT_KEY", "is_whole", "read_batch_output", "summed_usage"]
@@ -99,7 +99,7 @@ def _json_lines(content: bytes) -> Iterator[Any]:
         if not raw.strip():
             continue
         try:
-            yield json.loads(raw)
+            yield loads(raw)
         except ValueError:
             yield None
 
@@ -111,7 +111,7 @@ def _starts_like_output(content: bytes) -> bool:
         return False
     end = content.find(b"\n")
     try:
-        line = json.loads(content if end < 0 else content[:end])
+        line = loads(content if end < 0 else content[:end])
     except ValueError:
         return False
     return type(line) is dict and "custom_id" in line and "response" in line

@@ -16,6 +16,7 @@ from itertools import accumulate
 from typing import Any, Final
 
 from ._decode import BodyDecoder, DecodeError
+from ._json import loads
 from ._sse import (
     FINAL_STATUSES,
     SSEDecoder,
@@ -132,7 +133,7 @@ def read_json_body(
     if not expect_json or not content.strip():
         return facts
     try:
-        obj = json.loads(content)
+        obj = loads(content)
     except ValueError as exc:
         if not cut:
             facts.parse_error = f"invalid JSON body: {exc}"

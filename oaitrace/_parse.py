@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
@@ -17,6 +16,7 @@ from ._batch_output import BATCH_OUTPUT_KEY, read_batch_output
 from ._body import BodyFacts, is_text_type, read_json_body, read_stream_body
 from ._exchange import Exchange, Record, Usage
 from ._headers import http_date_s, parse_duration_s, parse_float, parse_int, retry_after_s
+from ._json import loads
 from ._multipart import fields_of_form, multipart_fields
 from ._objects import ResponseView, object_facts, path_ids
 from ._providers import provider_for
@@ -223,7 +223,7 @@ def _request_facts(
     if "json" not in media_type and body[:1] != b"{":
         return _RequestFacts()
     try:
-        obj = json.loads(body)
+        obj = loads(body)
     except ValueError:
         return _RequestFacts()
     if type(obj) is not dict:

@@ -10,7 +10,6 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from contextlib import suppress
 from functools import lru_cache
 from typing import Final
 from urllib.parse import unquote_plus
@@ -207,15 +206,20 @@ def streamed_secret(event_stream: str) -> bool:
     A key echoed by a model arrives split over many events ("sk", "-pro",
     "j-..."), so redacting event by event cannot see it.
     """
-    pieces = []
-    for match in _STREAMED_TEXT.finditer(event_stream):
-        piece = match.group(1)
-        if "\\" in piece:  # only escapes need JSON's decoding; most deltas have none
-            with suppress(ValueError):
-                piece = _decode_json_string(f'"{piece}"')
-        pieces.append(piece)
+    # findall builds the pieces in C; a Python loop over match objects cost
+    # twice as much, and only pieces with escapes need JSON's decoding.
+    pieces: list[str] = _STREAMED_TEXT.findall(event_stream)
+    if "\\" in event_stream:
+        pieces = [_unescaped(piece) if "\\" in piece else piece for piece in pieces]
     text = "".join(pieces)
     return _has_secret_marker(text) and _SECRET_PATTERN.search(text) is not None
+
+
+def _unescaped(piece: str) -> str:
+    try:
+        return str(_decode_json_string(f'"{piece}"'))
+    except ValueError:
+        return piece
 
 
 def redact_text(text: str) -> str:

@@ -11,8 +11,9 @@ index of the raw chunk that completed the first content event.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final, NamedTuple
+
+from ._json import loads
 
 __all__ = [
     "FINAL_STATUSES",
@@ -213,10 +214,6 @@ FINAL_STATUSES: Final = frozenset(
 )
 
 
-# One decoder object, called directly: skips json.loads' per-call checks.
-_decode_json: Final = json.JSONDecoder().decode
-
-
 def _text(value: Any) -> str | None:
     return value if type(value) is str and value else None
 
@@ -285,7 +282,7 @@ class StreamAccumulator:
         if name is None and self._is_uneventful_chunk(data):
             return
         try:
-            payload = _decode_json(data)
+            payload = loads(data)
         except ValueError:
             self.invalid_events += 1
             self.last_event_invalid = True

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from oaitrace import _json as json_module
 from oaitrace import _sse as sse_module
 from oaitrace._parse import parse
 from oaitrace._sse import SSEDecoder, SSEEvent, StreamAccumulator, plain_events
@@ -309,13 +310,13 @@ class TestStreamAccumulator:
         and the finish reason are still read.
         """
         decoded: list[str] = []
-        real_decode = sse_module._decode_json
+        real_decode = json_module.loads
 
         def counting_decode(text: str) -> Any:
             decoded.append(text)
             return real_decode(text)
 
-        monkeypatch.setattr(sse_module, "_decode_json", counting_decode)
+        monkeypatch.setattr(sse_module, "loads", counting_decode)  # the name _sse calls
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> SSEEvent:
             choice = {"index": 0, "delta": delta, "finish_reason": finish}

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from oaitrace.exceptions import ConfigurationError, DatabaseError, MissingDependencyError
 from oaitrace.query import Query
@@ -30,6 +29,7 @@ from oaitrace.storage import (
 from oaitrace.storage._engine import create_engine, encode_json
 from oaitrace.storage._store import _MultiRowInsert
 from tests.factories import make_record
+from tests.strategies import JSON_VALUES
 
 
 def count_rows(database: Path) -> tuple[int, int]:
@@ -204,19 +204,6 @@ class TestRecordToRows:
         request_row, _ = record_to_rows(record)
 
         assert expected == (request_row["finish_reasons"], request_row["tags"])
-
-
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=12,
-)
 
 
 class TestEncodeJson:
