@@ -481,6 +481,63 @@ class TestRateLimits:
 
         assert expected == query.ratelimits(by="model").over_time
 
+    def test_by_day_and_model(self, database_url: str) -> None:
+        """By day and model (SQLite reads each day apart): the same rows, doubles exact."""
+        retry_after = 0.1 + 0.2  # 0.30000000000000004: 15 significant digits do not hold it
+        limited = rec(
+            "x",
+            DAY1 + datetime.timedelta(hours=1),
+            request_model="m",
+            status_code=429,
+            retry_after_s=retry_after,
+        )
+        newest = rec(
+            "y",
+            DAY1 + datetime.timedelta(hours=2),
+            request_model="m",
+            ratelimit_limit_requests=10,
+            ratelimit_remaining_requests=3,
+            ratelimit_reset_requests_s=1.5,
+        )
+        other_day = rec("z", DAY2, request_model="m", ratelimit_remaining_tokens=7)
+        with Store(database_url) as store:
+            store.insert([limited, newest, other_day])
+        expected = [
+            RateLimitRow(
+                {"day": "2025-01-15", "model": "m"},
+                1,
+                10,
+                3,
+                0.3,
+                None,
+                None,
+                None,
+                1.5,
+                None,
+                1,
+                retry_after,
+            ),
+            RateLimitRow(
+                {"day": "2025-01-16", "model": "m"},
+                1,
+                None,
+                None,
+                None,
+                None,
+                7,
+                None,
+                None,
+                None,
+                0,
+                None,
+            ),
+        ]
+
+        with Query(database_url) as query:
+            report = query.ratelimits(by="day,model", bucket="day")
+
+        assert expected == report.rows
+
 
 class TestRetries:
     def test_retried_call(self, query: Query) -> None:
