@@ -31,6 +31,7 @@ from oaitrace._report_scope import (
     group_expression,
     is_tag,
     select_requests,
+    time_bucket,
 )
 from oaitrace.storage._models import UtcDateTime
 
@@ -54,12 +55,13 @@ def grouped_rows(
     The first aggregate must be `count()`: the bucketed path leaves out the
     groups where it is 0. `time_index_covers`: the index led by `started_at`
     holds every column the aggregates read, so PostgreSQL may join the time
-    buckets to it; otherwise it scans the table and tests every row against
-    every bucket (rate limits by day and model: 4.5 s, not 0.9 s).
+    buckets to it; if not, it would scan the table and test every row
+    against every bucket (rate limits by day and model: 4.5 s), so each
+    bucket of each model is read from the model index instead.
     """
     unit = _time_unit(by)
-    if unit is not None and (time_index_covers or scope.dialect == "sqlite"):
-        bucketed = _bucketed_rows(scope, by, unit, aggregates)
+    if unit is not None:
+        bucketed = _bucketed_rows(scope, by, unit, aggregates, time_index_covers)
         if bucketed is not None:
             return bucketed
     groups = group_columns(scope, by)
@@ -92,10 +94,21 @@ def _time_unit(by: Sequence[str]) -> str | None:
 
 
 def _bucketed_rows(
-    scope: Scope, by: Sequence[str], unit: str, aggregates: Sequence[ColumnElement[Any]]
+    scope: Scope,
+    by: Sequence[str],
+    unit: str,
+    aggregates: Sequence[ColumnElement[Any]],
+    time_index_covers: bool,
 ) -> list[Sequence[Any]] | None:
     """`grouped_rows` through listed time buckets; None when the grouping does not fit."""
-    if scope.dialect == "sqlite" and not set(by) <= {unit, "model"}:
+    by_model_index = set(by) <= {unit, "model"}
+    if scope.dialect == "sqlite" and not by_model_index:
+        return None
+    if (
+        scope.dialect != "sqlite"
+        and not time_index_covers
+        and not (by_model_index and len(by) == 2)
+    ):
         return None
     if scope.dialect != "sqlite" and scope.conditions:
         # A filter leaves PostgreSQL few rows, which it then compares with
@@ -128,6 +141,8 @@ def _bucketed_rows(
         )
     if scope.dialect == "sqlite":
         return _sqlite_bucketed_rows(scope, by, unit, buckets, aggregates)
+    if not time_index_covers:
+        return _lateral_model_rows(scope, by, unit, buckets, aggregates)
     return _joined_bucket_rows(scope, by, unit, buckets, aggregates)
 
 
@@ -168,7 +183,7 @@ def _sqlite_bucketed_rows(
     outer: FromClause = bucket
     keys = [bucket.c.key]
     if "model" in by:
-        names = json.dumps(_sqlite_models(scope))
+        names = json.dumps(_models(scope))
         model = func.json_each(names).table_valued("value").alias("model")
         conditions.append(COLUMN_KEYS["model"]().is_(model.c.value))
         outer = outer.join(model, true())
@@ -225,7 +240,7 @@ def _sqlite_text(moment: datetime.datetime) -> str:
     return naive.isoformat(sep=" ", timespec="microseconds")
 
 
-def _sqlite_models(scope: Scope) -> list[str | None]:
+def _models(scope: Scope) -> list[str | None]:
     """Every model in the table (None too), each found by one seek in the model index."""
     model = COLUMN_KEYS["model"]()
     names: list[str | None] = [None]
@@ -263,3 +278,54 @@ def _joined_bucket_rows(
         .group_by(*keys)
     )
     return list(scope.fetch(statement))
+
+
+# Beyond this many (bucket, model) ranges the plain GROUP BY is faster:
+# hourly by model over a month (5,560 ranges) took 2.3 s this way, 1.7 s plain.
+_MAX_LATERAL_RANGES: Final = 1_000
+
+
+def _lateral_model_rows(
+    scope: Scope,
+    by: Sequence[str],
+    unit: str,
+    buckets: Sequence[_TimeBucket],
+    aggregates: Sequence[ColumnElement[Any]],
+) -> list[Sequence[Any]] | None:
+    """Each (bucket, model) aggregated over a range of the model index, on PostgreSQL.
+
+    A VALUES list of every bucket of every model, each joined LATERAL to its
+    range of ix_requests_model_report (by day and model over 1,000,000
+    records: 0.55 s, the plain GROUP BY 0.9 s). Attempts without a model,
+    which `=` cannot find, are grouped apart through the same index.
+    """
+    model = COLUMN_KEYS["model"]()
+    names = [name for name in _models(scope) if name is not None]
+    if len(buckets) * len(names) > _MAX_LATERAL_RANGES:
+        return None
+    bucket = values(
+        column("label", String()),
+        column("low", UtcDateTime()),
+        column("high", UtcDateTime()),
+        column("model", String()),
+        name="bucket",
+    ).data([(item.label, item.low, item.high, name) for item in buckets for name in names])
+    totals = (
+        select(*(aggregate.label(f"a{index}") for index, aggregate in enumerate(aggregates)))
+        .where(model == bucket.c.model, _C.started_at >= bucket.c.low)
+        .where(_C.started_at < bucket.c.high)
+        .lateral("totals")
+    )
+    statement = select(bucket.c.label, bucket.c.model, *totals.c).select_from(
+        bucket.join(totals, true())
+    )
+    label = time_bucket(scope.dialect, unit)
+    unnamed = (
+        select(label, null(), *aggregates).where(*scope.where(), model.is_(None)).group_by(label)
+    )
+    rows: list[Sequence[Any]] = []
+    for row in [*(scope.fetch(statement) if names else []), *scope.fetch(unnamed)]:
+        if row[2]:
+            group = {unit: row[0], "model": row[1]}
+            rows.append((*(group[key] for key in by), *row[2:]))
+    return rows

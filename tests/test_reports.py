@@ -500,8 +500,25 @@ class TestRateLimits:
             ratelimit_reset_requests_s=1.5,
         )
         other_day = rec("z", DAY2, request_model="m", ratelimit_remaining_tokens=7)
+        no_model = rec(
+            "w", DAY2, request_model=None, response_model=None, ratelimit_remaining_tokens=9
+        )
         with Store(database_url) as store:
-            store.insert([limited, newest, other_day])
+            store.insert([limited, newest, other_day, no_model])
+        tokens_only = RateLimitRow(
+            {"day": "2025-01-16", "model": "m"},
+            1,
+            None,
+            None,
+            None,
+            None,
+            7,
+            None,
+            None,
+            None,
+            0,
+            None,
+        )
         expected = [
             RateLimitRow(
                 {"day": "2025-01-15", "model": "m"},
@@ -517,19 +534,9 @@ class TestRateLimits:
                 1,
                 retry_after,
             ),
-            RateLimitRow(
-                {"day": "2025-01-16", "model": "m"},
-                1,
-                None,
-                None,
-                None,
-                None,
-                7,
-                None,
-                None,
-                None,
-                0,
-                None,
+            tokens_only,
+            dataclasses.replace(
+                tokens_only, group={"day": "2025-01-16", "model": None}, min_remaining_tokens=9
             ),
         ]
 
