@@ -48,12 +48,14 @@ def grouped_rows(
     by: Sequence[str],
     aggregates: Sequence[ColumnElement[Any]],
     *,
+    where: Sequence[ColumnElement[bool]] = (),
     time_index_covers: bool = True,
 ) -> Sequence[Sequence[Any]]:
     """One row per group with attempts: its value of each `by` key, then the aggregates.
 
-    The first aggregate must be `count()`: the bucketed path leaves out the
-    groups where it is 0. `time_index_covers`: the index led by `started_at`
+    `where` narrows the attempts beyond the scope. The first aggregate must
+    be `count()`: the bucketed paths leave out the groups where it is 0.
+    `time_index_covers`: the index led by `started_at`
     holds every column the aggregates read, so PostgreSQL may join the time
     buckets to it; if not, it would scan the table and test every row
     against every bucket (rate limits by day and model: 4.5 s), so each
@@ -61,11 +63,13 @@ def grouped_rows(
     """
     unit = _time_unit(by)
     if unit is not None:
-        bucketed = _bucketed_rows(scope, by, unit, aggregates, time_index_covers)
+        bucketed = _bucketed_rows(
+            scope, by, unit, aggregates, where=where, time_index_covers=time_index_covers
+        )
         if bucketed is not None:
             return bucketed
     groups = group_columns(scope, by)
-    statement = select_requests(*groups, *aggregates, by=by).where(*scope.where())
+    statement = select_requests(*groups, *aggregates, by=by).where(*scope.where(), *where)
     if groups:
         statement = statement.group_by(*groups)
     return scope.fetch(statement)
@@ -98,6 +102,8 @@ def _bucketed_rows(
     by: Sequence[str],
     unit: str,
     aggregates: Sequence[ColumnElement[Any]],
+    *,
+    where: Sequence[ColumnElement[bool]],
     time_index_covers: bool,
 ) -> list[Sequence[Any]] | None:
     """`grouped_rows` through listed time buckets; None when the grouping does not fit."""
@@ -140,10 +146,10 @@ def _bucketed_rows(
             )
         )
     if scope.dialect == "sqlite":
-        return _sqlite_bucketed_rows(scope, by, unit, buckets, aggregates)
+        return _sqlite_bucketed_rows(scope, by, unit, buckets, aggregates, where=where)
     if not time_index_covers:
-        return _lateral_model_rows(scope, by, unit, buckets, aggregates)
-    return _joined_bucket_rows(scope, by, unit, buckets, aggregates)
+        return _lateral_model_rows(scope, by, unit, buckets, aggregates, where=where)
+    return _joined_bucket_rows(scope, by, unit, buckets, aggregates, where=where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +172,8 @@ def _sqlite_bucketed_rows(
     unit: str,
     buckets: Sequence[_TimeBucket],
     aggregates: Sequence[ColumnElement[Any]],
+    *,
+    where: Sequence[ColumnElement[bool]],
 ) -> list[Sequence[Any]]:
     """Each (bucket, model) aggregated by a correlated subquery over an index range.
 
@@ -177,6 +185,7 @@ def _sqlite_bucketed_rows(
     bucket = func.json_each(json.dumps(bounds)).table_valued("key", "value").alias("bucket")
     conditions = [
         *scope.conditions,
+        *where,
         _C.started_at >= func.json_extract(bucket.c.value, "$[0]"),
         _C.started_at < func.json_extract(bucket.c.value, "$[1]"),
     ]
@@ -258,6 +267,8 @@ def _joined_bucket_rows(
     unit: str,
     buckets: Sequence[_TimeBucket],
     aggregates: Sequence[ColumnElement[Any]],
+    *,
+    where: Sequence[ColumnElement[bool]],
 ) -> list[Sequence[Any]]:
     """A VALUES list of buckets joined on the time range, so PostgreSQL hashes the groups."""
     bucket = values(
@@ -274,7 +285,7 @@ def _joined_bucket_rows(
     statement = (
         select(*keys, *aggregates)
         .select_from(bucket.join(REQUESTS, in_bucket))
-        .where(*scope.conditions)
+        .where(*scope.conditions, *where)
         .group_by(*keys)
     )
     return list(scope.fetch(statement))
@@ -291,6 +302,8 @@ def _lateral_model_rows(
     unit: str,
     buckets: Sequence[_TimeBucket],
     aggregates: Sequence[ColumnElement[Any]],
+    *,
+    where: Sequence[ColumnElement[bool]],
 ) -> list[Sequence[Any]] | None:
     """Each (bucket, model) aggregated over a range of the model index, on PostgreSQL.
 
@@ -312,7 +325,7 @@ def _lateral_model_rows(
     ).data([(item.label, item.low, item.high, name) for item in buckets for name in names])
     totals = (
         select(*(aggregate.label(f"a{index}") for index, aggregate in enumerate(aggregates)))
-        .where(model == bucket.c.model, _C.started_at >= bucket.c.low)
+        .where(*where, model == bucket.c.model, _C.started_at >= bucket.c.low)
         .where(_C.started_at < bucket.c.high)
         .lateral("totals")
     )
@@ -321,7 +334,9 @@ def _lateral_model_rows(
     )
     label = time_bucket(scope.dialect, unit)
     unnamed = (
-        select(label, null(), *aggregates).where(*scope.where(), model.is_(None)).group_by(label)
+        select(label, null(), *aggregates)
+        .where(*scope.where(), *where, model.is_(None))
+        .group_by(label)
     )
     rows: list[Sequence[Any]] = []
     for row in [*(scope.fetch(statement) if names else []), *scope.fetch(unnamed)]:
