@@ -50,6 +50,7 @@ def grouped_rows(
     *,
     where: Sequence[ColumnElement[bool]] = (),
     time_index_covers: bool = True,
+    additive: bool = False,
 ) -> Sequence[Sequence[Any]]:
     """One row per group with attempts: its value of each `by` key, then the aggregates.
 
@@ -60,6 +61,8 @@ def grouped_rows(
     buckets to it; if not, it would scan the table and test every row
     against every bucket (rate limits by day and model: 4.5 s), so each
     bucket of each model is read from the model index instead.
+    `additive`: every aggregate is a count or a sum, so the groups of the
+    hours of the period add up to the groups of the period.
     """
     unit = _time_unit(by)
     if unit is not None:
@@ -68,6 +71,10 @@ def grouped_rows(
         )
         if bucketed is not None:
             return bucketed
+    elif additive and _sqlite_sorts_every_row(scope, by):
+        hourly = _sqlite_hourly_sums(scope, by, aggregates, where=where)
+        if hourly is not None:
+            return hourly
     groups = group_columns(scope, by)
     statement = select_requests(*groups, *aggregates, by=by).where(*scope.where(), *where)
     if groups:
@@ -120,6 +127,20 @@ def _bucketed_rows(
         # A filter leaves PostgreSQL few rows, which it then compares with
         # every bucket (model=... by hour over four days: 1.2 s, not 0.05 s).
         return None
+    buckets = _time_buckets(scope, unit)
+    if buckets is None:
+        return None
+    if not buckets:
+        return []
+    if scope.dialect == "sqlite":
+        return _sqlite_bucketed_rows(scope, by, unit, buckets, aggregates, where=where)
+    if not time_index_covers:
+        return _lateral_model_rows(scope, by, unit, buckets, aggregates, where=where)
+    return _joined_bucket_rows(scope, by, unit, buckets, aggregates, where=where)
+
+
+def _time_buckets(scope: Scope, unit: str) -> list[_TimeBucket] | None:
+    """The days or hours from the first attempt in scope to the last; None if too many."""
     first = scope.fetch(select(func.min(_C.started_at)).where(*scope.where()))[0][0]
     if first is None:
         return []
@@ -145,11 +166,7 @@ def _bucketed_rows(
                 high=high if scope.until is None else min(high, scope.until),
             )
         )
-    if scope.dialect == "sqlite":
-        return _sqlite_bucketed_rows(scope, by, unit, buckets, aggregates, where=where)
-    if not time_index_covers:
-        return _lateral_model_rows(scope, by, unit, buckets, aggregates, where=where)
-    return _joined_bucket_rows(scope, by, unit, buckets, aggregates, where=where)
+    return buckets
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,3 +361,75 @@ def _lateral_model_rows(
             group = {unit: row[0], "model": row[1]}
             rows.append((*(group[key] for key in by), *row[2:]))
     return rows
+
+
+def _sqlite_sorts_every_row(scope: Scope, by: Sequence[str]) -> bool:
+    """Whether SQLite would group the whole period by sorting it, which hours make cheaper.
+
+    Not by model alone (the model index is in that order), not when a filter
+    lets it read an index range, not by a tag: looking up each attempt's tag
+    costs as much either way, and per hour it took longer (2.1 s, not 1.8 s).
+    """
+    return (
+        scope.dialect == "sqlite"
+        and bool(by)
+        and tuple(by) != ("model",)
+        and not scope.conditions
+        and not any(is_tag(key) for key in by)
+    )
+
+
+def _sqlite_hourly_sums(
+    scope: Scope,
+    by: Sequence[str],
+    aggregates: Sequence[ColumnElement[Any]],
+    *,
+    where: Sequence[ColumnElement[bool]],
+) -> list[Sequence[Any]] | None:
+    """Sums per group as SQLite makes them fastest: each hour grouped apart, then added up.
+
+    SQLite groups by sorting, and a million rows overflow its sorter's
+    memory into temporary files; an hour's rows do not. Usage by endpoint
+    over 1,000,000 records: 0.78 s, one GROUP BY 1.1 s. One statement: each
+    hour's groups come packed in a JSON array by a correlated subquery
+    (`_json_exact`), None when the hours are too many to list.
+    """
+    buckets = _time_buckets(scope, "hour")
+    if buckets is None:
+        return None
+    bounds = [[_sqlite_text(bucket.low), _sqlite_text(bucket.high)] for bucket in buckets]
+    hour = func.json_each(json.dumps(bounds)).table_valued("value").alias("hour")
+    groups = group_columns(scope, by)
+    sums = [_json_exact(aggregate).label(f"a{index}") for index, aggregate in enumerate(aggregates)]
+    hourly = (
+        select_requests(*groups, *sums, by=by)
+        .where(
+            *scope.conditions,
+            *where,
+            _C.started_at >= func.json_extract(hour.c.value, "$[0]"),
+            _C.started_at < func.json_extract(hour.c.value, "$[1]"),
+        )
+        .group_by(*groups)
+        .correlate(hour)
+        .subquery("hourly")
+    )
+    packed = select(func.json_group_array(func.json_array(*hourly.c))).scalar_subquery()
+    readers = [_json_reader(scope, aggregate) for aggregate in aggregates]
+    width = len(by)
+    totals: dict[tuple[Any, ...], list[Any]] = {}
+    for (packed_hour,) in scope.fetch(select(packed).select_from(hour)):
+        for row in json.loads(packed_hour):
+            values = [read(value) for read, value in zip(readers, row[width:], strict=True)]
+            key = tuple(row[:width])
+            total = totals.get(key)
+            totals[key] = values if total is None else [*map(_add, total, values)]
+    return [(*key, *values) for key, values in totals.items()]
+
+
+def _add(left: Any, right: Any) -> Any:
+    """Two sums of SQL: NULL (no value summed) only if both are."""
+    if left is None:
+        return right
+    if right is None:
+        return left
+    return left + right

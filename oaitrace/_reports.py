@@ -132,7 +132,7 @@ def usage(scope: Scope, by: Sequence[str]) -> UsageReport:
     )
     width = len(by)
     rows = []
-    for row in grouped_rows(scope, by, aggregates):
+    for row in grouped_rows(scope, by, aggregates, additive=True):
         values = row[width:]
         if not by and values[0] == 0:
             break  # nothing in scope: no row, the total is zero

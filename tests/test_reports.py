@@ -321,6 +321,25 @@ class TestUsage:
 
         assert expected == [row.group["hour"] for row in report.rows]
 
+    def test_by_endpoint_adds_up_hours(self, database_url: str) -> None:
+        """By endpoint (SQLite sums each hour apart), over hours and over years, the same sums."""
+        first = rec("x", DAY1, endpoint="/a", input_tokens=1, cost_usd=Decimal("0.1"))
+        unpriced = rec("y", DAY1 + datetime.timedelta(hours=1, minutes=59), endpoint="/a")
+        later = rec("z", DAY1 + datetime.timedelta(hours=5), endpoint="/b", input_tokens=4)
+        years_later = rec("w", DAY1 + datetime.timedelta(days=800), endpoint="/b")
+        with Store(database_url) as store:
+            store.insert([first, unpriced, later, years_later])
+        within_a_day = [("/a", 2, 1, Decimal("0.1")), ("/b", 1, 4, Decimal(0))]
+        over_years = [("/a", 2, 1, Decimal("0.1")), ("/b", 2, 4, Decimal(0))]
+
+        with Query(database_url) as query:
+            reports = [query.usage(by="endpoint", until=DAY2), query.usage(by="endpoint")]
+
+        assert [within_a_day, over_years] == [
+            [(r.group["endpoint"], r.requests, r.input_tokens, r.cost_usd) for r in report.rows]
+            for report in reports
+        ]
+
     def test_empty_period(self, query: Query) -> None:
         """A period without records gives no rows and a zero total."""
         report = query.usage(by=None, since=DAY2 + datetime.timedelta(days=30))
