@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Sequence
 from typing import Final
 
-from ._exchange import Exchange
+from ._exchange import Exchange, RawHeaders, header_pairs
 
 __all__ = ["CallTracker", "retry_count"]
 
@@ -32,9 +31,9 @@ _KEY_HEADERS: Final = (b"authorization", b"api-key")
 CallKey = tuple[str, str, bytes]
 
 
-def retry_count(headers: Sequence[tuple[bytes, bytes]]) -> int | None:
+def retry_count(headers: RawHeaders) -> int | None:
     """The SDK's retry count of this attempt, None when the header is absent or not a number."""
-    for name, value in headers:
+    for name, value in header_pairs(headers):
         if name.lower() == _RETRY_HEADER:
             return int(value) if value.isdigit() else None
     return None
@@ -42,7 +41,7 @@ def retry_count(headers: Sequence[tuple[bytes, bytes]]) -> int | None:
 
 def _call_key(exchange: Exchange) -> CallKey:
     digest = hashlib.blake2b(digest_size=16)
-    for name, value in exchange.request_headers:
+    for name, value in header_pairs(exchange.request_headers):
         if name.lower() in _KEY_HEADERS:
             digest.update(value)
     digest.update(b"\0")

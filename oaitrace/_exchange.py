@@ -9,14 +9,31 @@ queries, with secrets already removed.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
-__all__ = ["Exchange", "Record", "Usage", "fill_in"]
+__all__ = ["Exchange", "RawHeaders", "Record", "Usage", "fill_in", "flat_headers", "header_pairs"]
 
-RawHeaders = Sequence[tuple[bytes, bytes]]
+# Header names and values as they went over the wire, flat:
+# (name, value, name, value, ...). One tuple per message rather than one per
+# header: the garbage collector counts every new tuple until its first pass,
+# and forty per queued Exchange made young collections (and, through them,
+# full ones) several times as frequent.
+RawHeaders = tuple[bytes, ...]
+
+
+def flat_headers(pairs: Iterable[tuple[bytes, bytes]]) -> RawHeaders:
+    """`RawHeaders` from (name, value) pairs, such as httpx's `headers.raw`."""
+    return tuple(chain.from_iterable(pairs))
+
+
+def header_pairs(raw: RawHeaders) -> Iterator[tuple[bytes, bytes]]:
+    """The (name, value) pairs of `RawHeaders`, in order."""
+    values = iter(raw)
+    return zip(values, values, strict=False)
 
 
 @dataclass(slots=True)

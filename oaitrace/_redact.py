@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
 from functools import lru_cache
 from typing import Final
 from urllib.parse import unquote_plus
+
+from ._exchange import RawHeaders, header_pairs
 
 __all__ = [
     "REDACTED",
@@ -76,7 +77,7 @@ _KEY_PREFIXES: Final = ("sk-proj-", "sk-admin-", "sk-svcacct-", "sk-", "sess-", 
 _MIN_KEY_LENGTH_FOR_SUFFIX: Final = 16
 
 
-def redact_headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+def redact_headers(raw: RawHeaders) -> dict[str, str]:
     """Headers as a dict with lower-case names, secret values replaced.
 
     Repeated headers are joined with ", " as HTTP allows; `set-cookie` is
@@ -86,23 +87,24 @@ def redact_headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
     try:
         # The usual case, every name seen before and none repeated, in one comprehension.
         headers = {
-            lower_names[raw_name]: raw_value.decode("latin-1") for raw_name, raw_value in raw
+            lower_names[raw_name]: raw_value.decode("latin-1")
+            for raw_name, raw_value in header_pairs(raw)
         }
     except KeyError:
         headers = _joined_headers(raw)
     else:
-        if len(headers) != len(raw):
+        if len(headers) * 2 != len(raw):
             headers = _joined_headers(raw)
     for name in _SENSITIVE_HEADERS.intersection(headers):
         headers[name] = REDACTED
     return headers
 
 
-def _joined_headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+def _joined_headers(raw: RawHeaders) -> dict[str, str]:
     """Headers with lower-case names, repeated ones joined; learns names it has not seen."""
     headers: dict[str, str] = {}
     known_name = _LOWER_NAMES.get
-    for raw_name, raw_value in raw:
+    for raw_name, raw_value in header_pairs(raw):
         name = known_name(raw_name) or _lower_name(raw_name)
         value = raw_value.decode("latin-1")
         previous = headers.get(name)
@@ -123,8 +125,8 @@ def _lower_name(raw_name: bytes) -> str:
     return name
 
 
-def _raw_api_key(raw: Sequence[tuple[bytes, bytes]]) -> str | None:
-    for raw_name, raw_value in raw:
+def _raw_api_key(raw: RawHeaders) -> str | None:
+    for raw_name, raw_value in header_pairs(raw):
         name = raw_name.lower()
         if name == b"authorization":
             scheme, _, credentials = raw_value.decode("latin-1").strip().partition(" ")
@@ -137,7 +139,7 @@ def _raw_api_key(raw: Sequence[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
-def api_key_fingerprint(raw: Sequence[tuple[bytes, bytes]]) -> str | None:
+def api_key_fingerprint(raw: RawHeaders) -> str | None:
     """A short, stable label of the API key used, e.g. ``sk-proj-...AbCd#1a2b3c4d``.
 
     It keeps the key's public prefix, at most its last four characters (none

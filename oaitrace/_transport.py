@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 from opentelemetry import context as otel_context
 
-from ._exchange import Exchange
+from ._exchange import Exchange, flat_headers
 from ._multipart import snapshot_form
 from ._prepare import RequestPreparer
 
@@ -179,11 +179,12 @@ class Capture:
                     # Tuples, not lists: a tuple of bytes or ints leaves the
                     # garbage collector's books at its first pass, so queued
                     # exchanges do not push the application into full
-                    # collections (a list stays tracked for good).
-                    request_headers=tuple(self._request_headers),
+                    # collections (a list stays tracked for good). Headers
+                    # flat, so that httpx's pairs die here (see RawHeaders).
+                    request_headers=flat_headers(self._request_headers),
                     request_body=self._request_body,
                     status_code=self._status_code,
-                    response_headers=tuple(self._response_headers),
+                    response_headers=flat_headers(self._response_headers),
                     response_chunks=tuple(self._chunks),
                     chunk_arrival_ns=tuple(self._chunk_arrival_ns),
                     response_bytes=self._response_bytes,

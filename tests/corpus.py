@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from oaitrace._exchange import Exchange
+from oaitrace._exchange import Exchange, flat_headers
 
 __all__ = [
     "Case",
@@ -169,10 +169,14 @@ def build_exchange(
         started_at_ns=STARTED_AT_NS,
         method=method,
         url=url,
-        request_headers=[(_encode_header(n), _encode_header(v)) for n, v in request_headers],
+        request_headers=flat_headers(
+            (_encode_header(n), _encode_header(v)) for n, v in request_headers
+        ),
         request_body=request_body,
         status_code=status_code,
-        response_headers=[(_encode_header(n), _encode_header(v)) for n, v in response_headers],
+        response_headers=flat_headers(
+            (_encode_header(n), _encode_header(v)) for n, v in response_headers
+        ),
         response_chunks=list(chunks),
         chunk_arrival_ns=arrivals,
         response_bytes=sum(len(chunk) for chunk in chunks),

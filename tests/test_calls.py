@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from oaitrace._calls import CallTracker, retry_count
-from oaitrace._exchange import Exchange
+from oaitrace._exchange import Exchange, flat_headers
 from tests.corpus import build_exchange
 
 SECOND_NS = 1_000_000_000
@@ -28,9 +28,9 @@ class TestRetryCount:
     def test_reads_the_sdk_header(self) -> None:
         """The retry count comes from x-stainless-retry-count, None when absent or garbled."""
         assert [2, None, None] == [
-            retry_count([(b"X-Stainless-Retry-Count", b"2")]),
-            retry_count([(b"x-stainless-retry-count", b"two")]),
-            retry_count([]),
+            retry_count(flat_headers([(b"X-Stainless-Retry-Count", b"2")])),
+            retry_count(flat_headers([(b"x-stainless-retry-count", b"two")])),
+            retry_count(flat_headers([])),
         ]
 
 

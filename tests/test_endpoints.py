@@ -514,13 +514,13 @@ class TestMultipartForms:
 
     def test_form_snapshot_is_parsed(self) -> None:
         """An Exchange carrying a form snapshot gets the request model and the form's settings."""
-        headers = [(b"content-type", b"application/json"), (b"x-request-id", b"req_1")]
+        headers = (b"content-type", b"application/json", b"x-request-id", b"req_1")
         content = json.dumps(fx.GPT_IMAGE_EDIT).encode()
         exchange = Exchange(
             started_at_ns=1_700_000_000_000_000_000,
             method="POST",
             url=f"{BASE_URL}/images/edits",
-            request_headers=[(b"content-type", b"multipart/form-data; boundary=b")],
+            request_headers=(b"content-type", b"multipart/form-data; boundary=b"),
             request_body=None,
             status_code=200,
             response_headers=headers,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from oaitrace._exchange import flat_headers
 from oaitrace._redact import (
     REDACTED,
     api_key_fingerprint,
@@ -14,6 +15,14 @@ from oaitrace._redact import (
 )
 
 KEY = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789wxyz"
+
+
+def redacted(pairs: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    return redact_headers(flat_headers(pairs))
+
+
+def fingerprint_of(pairs: list[tuple[bytes, bytes]]) -> str | None:
+    return api_key_fingerprint(flat_headers(pairs))
 
 
 class TestRedactHeaders:
@@ -31,12 +40,12 @@ class TestRedactHeaders:
     )
     def test_secret_header_values_are_replaced(self, name: bytes) -> None:
         """Every credential-carrying header keeps its name and loses its value."""
-        assert {name.decode().lower(): REDACTED} == redact_headers([(name, b"secret-value")])
+        assert {name.decode().lower(): REDACTED} == redacted([(name, b"secret-value")])
 
     def test_names_are_lower_cased_and_repeats_joined(self) -> None:
         """Repeated headers join with a comma, names come out lower case."""
         raw = [(b"X-Thing", b"a"), (b"x-thing", b"b"), (b"Content-Type", b"application/json")]
-        assert redact_headers(raw) == {"x-thing": "a, b", "content-type": "application/json"}
+        assert redacted(raw) == {"x-thing": "a, b", "content-type": "application/json"}
 
     def test_known_names_give_the_same_result(self) -> None:
         """Once every name was seen (the fast path), repeats still join and secrets still go."""
@@ -46,19 +55,19 @@ class TestRedactHeaders:
             (b"Authorization", b"Bearer sk-secret"),
         ]
         expected = {"x-seen-twice": "a, b", "authorization": REDACTED}
-        assert [expected, expected] == [redact_headers(raw), redact_headers(raw)]
+        assert [expected, expected] == [redacted(raw), redacted(raw)]
         unique = [(b"X-Seen-Twice", b"c"), (b"Authorization", b"Bearer sk-secret")]
-        assert {"x-seen-twice": "c", "authorization": REDACTED} == redact_headers(unique)
+        assert {"x-seen-twice": "c", "authorization": REDACTED} == redacted(unique)
 
     def test_values_decode_as_latin1(self) -> None:
         """Header bytes outside ASCII decode as latin-1, as HTTP defines."""
-        assert redact_headers([(b"x-name", b"caf\xe9")]) == {"x-name": "caf\u00e9"}
+        assert redacted([(b"x-name", b"caf\xe9")]) == {"x-name": "caf\u00e9"}
 
 
 class TestApiKeyFingerprint:
     def test_bearer_key_keeps_prefix_last_four_and_hash(self) -> None:
         """The fingerprint shows the key kind and last four characters, never the body."""
-        fingerprint = api_key_fingerprint([(b"authorization", f"Bearer {KEY}".encode())])
+        fingerprint = fingerprint_of([(b"authorization", f"Bearer {KEY}".encode())])
         assert fingerprint is not None
         assert fingerprint.startswith("sk-proj-...wxyz#")
         assert len(fingerprint.rpartition("#")[2]) == 8
@@ -66,28 +75,28 @@ class TestApiKeyFingerprint:
 
     def test_same_key_same_fingerprint_other_key_other(self) -> None:
         """Fingerprints are stable per key and differ between keys."""
-        first = api_key_fingerprint([(b"Authorization", f"Bearer {KEY}".encode())])
-        again = api_key_fingerprint([(b"authorization", f"bearer {KEY}".encode())])
-        other = api_key_fingerprint([(b"authorization", f"Bearer {KEY}x".encode())])
+        first = fingerprint_of([(b"Authorization", f"Bearer {KEY}".encode())])
+        again = fingerprint_of([(b"authorization", f"bearer {KEY}".encode())])
+        other = fingerprint_of([(b"authorization", f"Bearer {KEY}x".encode())])
         assert first == again
         assert first != other
 
     def test_azure_api_key_header(self) -> None:
         """Azure's `api-key` header is fingerprinted without a prefix."""
-        fingerprint = api_key_fingerprint([(b"api-key", b"0123456789abcdef0123456789abcdef")])
+        fingerprint = fingerprint_of([(b"api-key", b"0123456789abcdef0123456789abcdef")])
         assert fingerprint is not None
         assert fingerprint.startswith("...cdef#")
 
     def test_short_key_shows_no_characters(self) -> None:
         """A short key shows none of its characters, only the hash."""
-        fingerprint = api_key_fingerprint([(b"authorization", b"Bearer abc123")])
+        fingerprint = fingerprint_of([(b"authorization", b"Bearer abc123")])
         assert fingerprint is not None
         assert fingerprint.startswith("...#")
 
     def test_no_key_gives_none(self) -> None:
         """Without credentials, or with a non-bearer scheme, there is no fingerprint."""
-        assert None is api_key_fingerprint([(b"content-type", b"application/json")])
-        assert None is api_key_fingerprint([(b"authorization", b"Basic dXNlcjpwYXNz")])
+        assert None is fingerprint_of([(b"content-type", b"application/json")])
+        assert None is fingerprint_of([(b"authorization", b"Basic dXNlcjpwYXNz")])
 
 
 class TestRedactUrl:

@@ -244,6 +244,42 @@ class TestExchangeCapture:
         assert b"line\n" in seen[0]
         assert sink.exchanges[0].request_body is None
 
+    def test_queued_exchanges_hold_few_collected_objects(self, lib: ModuleType) -> None:
+        """An Exchange holds a handful of objects the garbage collector counts, not one per header.
+
+        Every new tracked object a queued Exchange holds counts towards the
+        next young collection; forty header pairs per Exchange made
+        collections (and full ones) several times as frequent in the
+        application's process.
+        """
+        sink = CollectingSink()
+        headers = {f"x-header-{index}": str(index) for index in range(30)}
+
+        def handler(request: Any) -> Any:
+            return lib.Response(200, headers=headers, json={"ok": True})
+
+        gc.disable()  # a collection would untrack tuples of bytes before they are counted
+        try:
+            with make_client(lib, sink, handler) as client:
+                client.post("/chat/completions", json={}, headers={"x-a": "1", "x-b": "2"})
+            (exchange,) = sink.exchanges
+            held = [
+                getattr(exchange, name)
+                for name in Exchange.__dataclass_fields__
+                if gc.is_tracked(getattr(exchange, name))
+            ]
+            inner = [
+                item
+                for value in held
+                if isinstance(value, tuple | list)
+                for item in value
+                if gc.is_tracked(item)
+            ]
+        finally:
+            gc.enable()
+        assert len(held) + len(inner) < 12, (held, inner[:3])
+        assert all(type(value) is bytes for value in exchange.response_headers)
+
 
 class TestAsync:
     def test_async_stream_pass_through_and_capture(self, lib: ModuleType) -> None:
