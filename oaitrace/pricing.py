@@ -821,17 +821,26 @@ class Pricer:
         if not is_whole(output):
             return _unknown(CostReason.INCOMPLETE_BATCH_OUTPUT)
         total = _ZERO
-        provenance: set[tuple[str | None, str | None, str | None]] = set()
+        sources: set[str | None] = set()
+        models: set[str | None] = set()
+        providers: set[str | None] = set()
         for model, usage in output.get("usage") or ():
             cost = self.price_batch_line(model, usage, at=at, host=host)
             if cost.usd is None:
                 return cost  # one line without a price leaves the file's cost unknown
             total += cost.usd
-            provenance.add((cost.source, cost.model, cost.provider))
-        if not provenance:
+            sources.add(cost.source)
+            models.add(cost.model)
+            providers.add(cost.provider)
+        if not sources:
             return _NOT_BILLED  # every request of the batch failed
-        source, model, provider = provenance.pop() if len(provenance) == 1 else (None, None, None)
-        return Cost(usd=total, source=source or self.source, model=model, provider=provider)
+        # Provenance as far as the lines agree: a batch may mix models.
+        return Cost(
+            usd=total,
+            source=_only(sources) or self.source,
+            model=_only(models),
+            provider=_only(providers),
+        )
 
     def price_batch_line(
         self,
@@ -873,6 +882,10 @@ class Pricer:
         rule = next((rule for rule in self.rules if rule.matches(host, model)), None)
         self._rule_cache[key] = rule
         return rule
+
+
+def _only(values: set[str | None]) -> str | None:
+    return next(iter(values)) if len(values) == 1 else None
 
 
 def polled_usage(extra: Mapping[str, Any] | None) -> tuple[bool, bool]:

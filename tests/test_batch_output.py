@@ -251,6 +251,25 @@ class TestCountedOnce:
         )
         assert True is download.extra["batch_output"]["truncated"]
 
+    def test_lines_of_two_models(self, tmp_path: Path) -> None:
+        """Each line is priced at its own model's rates; provenance keeps what the lines share."""
+        other = output_line("4", chat_usage(2000, 100))
+        other["response"]["body"]["model"] = "gpt-4o-2024-08-06"
+        content = CONTENT + json.dumps(other).encode() + b"\n"
+        (download,) = run(tmp_path, BatchEdge(poll_usage=None, content=content), ["download"])
+        at = download.record.started_at
+        gpt_4o = Pricer().price_usage(
+            "gpt-4o-2024-08-06", {"input_tokens": 2000, "output_tokens": 100}, at=at, batch=True
+        )
+        assert gpt_4o.usd is not None
+        expected = line_price(chat_usage(1000, 200), at) + line_price(chat_usage(500, 300), at)
+        assert (expected + gpt_4o.usd, None, "openai", 3500) == (
+            download.record.cost_usd,
+            download.record.response_model,
+            download.price_provider,
+            download.record.input_tokens,
+        )
+
     def test_reprice_prices_the_file_again(self, tmp_path: Path) -> None:
         """`reprice` reads the stored lines and gives the same cost."""
         (download,) = run(tmp_path, BatchEdge(poll_usage=None), ["download"])
