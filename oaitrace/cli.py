@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import datetime
 import json
+import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -582,6 +583,9 @@ def demo_server_command(*, port: int, chunk_delay: float) -> None:
     """
     from oaitrace._demo_server import DemoServer  # noqa: PLC0415
 
+    # Started in the background of a script (`... &`), a process inherits
+    # SIGINT ignored and could then only be killed; this command stops on it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with DemoServer(port, chunk_delay_s=chunk_delay) as server:
         click.echo(f"Serving an OpenAI-compatible API at {server.base_url} (Ctrl-C stops)")
         with contextlib.suppress(KeyboardInterrupt):

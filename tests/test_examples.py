@@ -76,13 +76,18 @@ def _run_example(
     )
 
 
-def test_demo_server_command_serves_until_stopped() -> None:
-    """`oaitrace demo-server` prints its URL, answers the SDK, and stops on SIGINT."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "oaitrace", "demo-server", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+@pytest.mark.parametrize("sigint_ignored", [False, True])
+def test_demo_server_command_serves_until_stopped(sigint_ignored: bool) -> None:
+    """`oaitrace demo-server` prints its URL, answers the SDK, and stops on SIGINT.
+
+    Also when started with SIGINT ignored, as a background job of a script
+    (`oaitrace demo-server &`) is.
+    """
+    command = [sys.executable, "-m", "oaitrace", "demo-server", "--port", "0"]
+    if sigint_ignored:
+        # `trap "" INT` ignores it, and exec keeps an ignored signal ignored.
+        command = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *command]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         first_line = process.stdout.readline()
