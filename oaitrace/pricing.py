@@ -928,7 +928,9 @@ def price_batch_output(
     Each line is ``{"custom_id": ..., "response": {"status_code": 200, "body":
     {"model": ..., "usage": ...}}}`` as `GET /v1/files/{output_file_id}/content`
     returns it. A download recorded by oaitrace is priced like this by the
-    writer; this is for files it did not see.
+    writer; this is for files it did not see. An empty file costs nothing;
+    a file that is not batch output (its first line has no ``custom_id`` and
+    ``response``) raises ValueError.
 
     Example:
         >>> content = client.files.content(batch.output_file_id).content  # doctest: +SKIP
