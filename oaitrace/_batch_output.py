@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-from ._exchange import Usage
+from ._exchange import USAGE_TOKEN_FIELDS, Usage
 from ._json import loads
 from ._usage import usage_from_json
 
@@ -71,26 +71,17 @@ def is_whole(output: Mapping[str, Any]) -> bool:
 
 def summed_usage(output: Mapping[str, Any]) -> Usage:
     """The usage of every billed line of a file, added up (what the usage reports count)."""
-    totals: dict[str, int | None] = dict.fromkeys(_TOKEN_FIELDS)
+    totals: dict[str, int | None] = dict.fromkeys(USAGE_TOKEN_FIELDS)
     details: dict[str, int | float] = {}
     for _model, usage in output.get("usage") or ():
         line = usage_from_json(usage)
-        for name in _TOKEN_FIELDS:
+        for name in USAGE_TOKEN_FIELDS:
             value = getattr(line, name)
             if value is not None:
                 totals[name] = (totals[name] or 0) + value
         for key, value in line.details.items():
             details[key] = details.get(key, 0) + value
     return Usage(**totals, details=details)
-
-
-_TOKEN_FIELDS: Final = (
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cached_input_tokens",
-    "reasoning_tokens",
-)
 
 
 def _json_lines(content: bytes) -> Iterator[Any]:

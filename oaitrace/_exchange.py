@@ -13,9 +13,18 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import chain
-from typing import Any
+from typing import Any, Final
 
-__all__ = ["Exchange", "RawHeaders", "Record", "Usage", "fill_in", "flat_headers", "header_pairs"]
+__all__ = [
+    "USAGE_TOKEN_FIELDS",
+    "Exchange",
+    "RawHeaders",
+    "Record",
+    "Usage",
+    "fill_in",
+    "flat_headers",
+    "header_pairs",
+]
 
 # Header names and values as they went over the wire, flat:
 # (name, value, name, value, ...). One tuple per message rather than one per
@@ -102,6 +111,16 @@ class Usage:
     # Everything else the usage object said (audio tokens, prediction tokens,
     # transcription seconds ...), flattened to dotted keys.
     details: Mapping[str, int | float] = field(default_factory=dict)
+
+
+# The token counts of a Usage, each also a field of Record under the same name.
+USAGE_TOKEN_FIELDS: Final = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_input_tokens",
+    "reasoning_tokens",
+)
 
 
 @dataclass(slots=True)

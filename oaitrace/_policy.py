@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ._batch_output import BATCH_OUTPUT_KEY, is_whole, summed_usage
-from ._exchange import Record, Usage, fill_in
+from ._exchange import USAGE_TOKEN_FIELDS, Record, Usage, fill_in
 from ._routes import BILLED_OPERATIONS
 from ._sse import FINAL_STATUSES
 from ._usage import usage_from_json
@@ -148,13 +148,7 @@ def _apply_hook(hook: RedactHook, record: Record, direction: str, field: str) ->
 
 
 def _fill_usage(record: Record, usage: Usage) -> None:
-    for name in (
-        "input_tokens",
-        "output_tokens",
-        "total_tokens",
-        "cached_input_tokens",
-        "reasoning_tokens",
-    ):
+    for name in USAGE_TOKEN_FIELDS:
         fill_in(record, name, getattr(usage, name))
     fill_in(record, "usage_details", usage.details)
 

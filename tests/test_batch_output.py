@@ -13,7 +13,7 @@ import pytest
 
 import oaitrace
 from oaitrace._batch_output import read_batch_output, summed_usage
-from oaitrace._exchange import Usage
+from oaitrace._exchange import USAGE_TOKEN_FIELDS, Usage
 from oaitrace._maintenance import reprice
 from oaitrace._parse import parse
 from oaitrace.pricing import Pricer
@@ -70,13 +70,7 @@ def line_price(usage: dict[str, Any], at: Any) -> Decimal:
 
 
 def tokens(usage: Usage) -> tuple[int | None, ...]:
-    return (
-        usage.input_tokens,
-        usage.output_tokens,
-        usage.total_tokens,
-        usage.cached_input_tokens,
-        usage.reasoning_tokens,
-    )
+    return tuple(getattr(usage, name) for name in USAGE_TOKEN_FIELDS)
 
 
 def as_counts(usage: Usage) -> tuple[int, ...]:
