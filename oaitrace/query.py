@@ -375,7 +375,7 @@ class Query:
     """
 
     def __init__(self, database_url: str | None = None) -> None:
-        self._engine = create_engine(resolve_database_url(database_url), create=False)
+        self._engine = create_engine(resolve_database_url(database_url), create=False, reports=True)
 
     def requests(
         self,

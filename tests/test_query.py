@@ -388,3 +388,30 @@ class TestOpening:
             actual = query.get(record.id)
 
         assert expected_record(record) == actual
+
+
+def test_reports_run_without_postgres_jit(postgres_server: Any) -> None:
+    """PostgreSQL's JIT compiling costs reports more than it saves; Query turns it off.
+
+    Checked on a connection the pool hands out a second time too: a SET
+    inside a transaction would have been undone by the rollback on return.
+    """
+    from sqlalchemy import text  # noqa: PLC0415 - local: only this test runs SQL itself
+
+    from oaitrace.storage._engine import create_engine, resolve_database_url  # noqa: PLC0415
+
+    url = postgres_server.new_database()
+    writer_engine = create_engine(resolve_database_url(url))
+    try:
+        with writer_engine.connect() as connection:
+            # The server's default, or this test would prove nothing.
+            assert connection.execute(text("SHOW jit")).scalar() == "on"
+    finally:
+        writer_engine.dispose()
+    with Store(url) as store:
+        store.ensure_schema()
+    with Query(url) as query:
+        for _ in range(2):
+            with query._engine.connect() as connection:
+                assert connection.execute(text("SHOW jit")).scalar() == "off"
+        assert query.usage().total.requests == 0

