@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import datetime
 import json
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -31,6 +32,7 @@ from oaitrace._timespec import parse_time
 from oaitrace.exceptions import OaitraceError
 from oaitrace.query import Query, RequestDetail, RequestRecord
 from oaitrace.storage import current_revision, head_revision, resolve_database_url, upgrade
+from oaitrace.storage._engine import DEFAULT_DATABASE_URL, sqlite_path
 
 __all__ = ["cli", "main", "requests_table"]
 
@@ -179,9 +181,32 @@ def _display_url(database_url: str) -> str:
     return make_url(database_url).render_as_string(hide_password=True)
 
 
+# Where `oaitrace demo` records unless told otherwise: a file of its own, so
+# that it never mixes made-up calls into an application's oaitrace.db.
+DEMO_DATABASE = "oaitrace-demo.db"
+
+
+def reading_url(database: str | None) -> str:
+    """The database a reading command opens: -d, else the default, else the demo's.
+
+    A new user runs `oaitrace demo`, then `oaitrace report`. With no -d, no
+    $OAITRACE_DATABASE_URL and no oaitrace.db here, but the demo's database
+    here, that is what they mean: it is read, and stderr says so.
+    """
+    if database is None and not os.environ.get(DATABASE_ENV):
+        default = sqlite_path(DEFAULT_DATABASE_URL)
+        if default is not None and not default.exists() and os.path.exists(DEMO_DATABASE):
+            click.echo(
+                f"No {default} here: reading the demo's {DEMO_DATABASE} (-d chooses a database).",
+                err=True,
+            )
+            return resolve_database_url(DEMO_DATABASE)
+    return resolve_database_url(database)
+
+
 @contextmanager
 def _open_query(database: str | None) -> Iterator[Query]:
-    query = Query(resolve_database_url(database))
+    query = Query(reading_url(database))
     try:
         yield query
     finally:
@@ -521,7 +546,7 @@ def db_current_command(*, database: str | None) -> None:
     "-d",
     "--database",
     metavar="PATH",
-    default="oaitrace-demo.db",
+    default=DEMO_DATABASE,
     show_default=True,
     help="SQLite file to record into; replaced on each run unless --keep.",
 )
@@ -538,7 +563,7 @@ def demo_command(*, database: str, keep: bool) -> None:
     \b
     Example:
         oaitrace demo
-        oaitrace requests -d oaitrace-demo.db
+        oaitrace report -d oaitrace-demo.db
     """
     # Imported here: the demo pulls in the openai SDK, which other commands never need.
     from oaitrace._demo import run_demo  # noqa: PLC0415
@@ -560,6 +585,7 @@ def demo_command(*, database: str, keep: bool) -> None:
         console.print("[yellow]Some requests were still being written when the demo ended.[/]")
     example = next((r.request_id or r.id for r in records if r.operation == "chat"), "<id>")
     console.print("Next, try:")
+    console.print(Text(f"  oaitrace report -d {result.database_path}"))
     console.print(Text(f"  oaitrace requests -d {result.database_path}"))
     console.print(Text(f"  oaitrace requests -d {result.database_path} --status 429"))
     console.print(Text(f"  oaitrace show {example} -d {result.database_path}"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -299,16 +298,33 @@ class TestReprice:
 
 
 class TestDemoThenReport:
-    def test_demo_database_reports(self, runner: CliRunner, tmp_path: Path) -> None:
-        """`oaitrace demo` then `oaitrace report -d oaitrace-demo.db` shows the overview."""
-        cwd = Path.cwd()
-        os.chdir(tmp_path)
-        try:
-            invoke(runner, "demo")
-            output = invoke(runner, "report", "-d", "oaitrace-demo.db")
-        finally:
-            os.chdir(cwd)
+    @pytest.fixture
+    def in_tmp(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.delenv("OAITRACE_DATABASE_URL", raising=False)
+        return tmp_path
 
+    def test_demo_then_report(self, runner: CliRunner, in_tmp: Path) -> None:
+        """`oaitrace demo`, then plain `oaitrace report`, shows the overview of the demo's calls."""
+        demo = invoke(runner, "demo")
+        result = runner.invoke(cli, ["report"], catch_exceptions=False)
+
+        assert "oaitrace report -d oaitrace-demo.db" in demo
+        assert result.exit_code == 0, result.output
         for text in ("Spend $", "errors", "Errors", "Latency by model", "Rate-limit headroom"):
-            assert text in output
-        assert "Spend $0 " not in output
+            assert text in result.output
+        assert "Spend $0 " not in result.output
+        assert "reading the demo's oaitrace-demo.db" in result.output
+        assert not (in_tmp / "oaitrace.db").exists()
+
+    def test_the_default_database_comes_first(self, runner: CliRunner, in_tmp: Path) -> None:
+        """The demo's database is read only when there is no oaitrace.db and no -d or $URL."""
+        invoke(runner, "demo")
+        invoke(runner, "db", "upgrade")  # an empty ./oaitrace.db
+
+        assert "Spend $0 over 0 requests" in invoke(runner, "report")
+        (in_tmp / "oaitrace.db").unlink()
+        empty = in_tmp / "elsewhere.db"
+        invoke(runner, "db", "upgrade", "-d", str(empty))
+        env_runner = CliRunner(env={**WIDE, "OAITRACE_DATABASE_URL": f"sqlite:///{empty}"})
+        assert "Spend $0 over 0 requests" in invoke(env_runner, "report")
