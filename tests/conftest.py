@@ -179,3 +179,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'traces.db'}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return server.new_database()
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty directory with no $OAITRACE_DATABASE_URL: the CLI's defaults apply."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OAITRACE_DATABASE_URL", raising=False)
+    return tmp_path

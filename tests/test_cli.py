@@ -247,12 +247,6 @@ class TestDb:
 
 
 class TestDemo:
-    @pytest.fixture
-    def in_tmp(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-        monkeypatch.chdir(tmp_path)
-        monkeypatch.delenv("OAITRACE_DATABASE_URL", raising=False)
-        return tmp_path
-
     def test_records_every_kind_of_call(self, runner: CliRunner, in_tmp: Path) -> None:
         """The demo stores chat, streams, embeddings, Responses, a 429 then 200, and a 500."""
         result = runner.invoke(cli, ["demo"])

@@ -298,12 +298,6 @@ class TestReprice:
 
 
 class TestDemoThenReport:
-    @pytest.fixture
-    def in_tmp(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-        monkeypatch.chdir(tmp_path)
-        monkeypatch.delenv("OAITRACE_DATABASE_URL", raising=False)
-        return tmp_path
-
     def test_demo_then_report(self, runner: CliRunner, in_tmp: Path) -> None:
         """`oaitrace demo`, then plain `oaitrace report`, shows the overview of the demo's calls."""
         demo = invoke(runner, "demo")
