@@ -17,14 +17,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from oaitrace.exceptions import DatabaseError
 from oaitrace.pricing import Pricer
 from oaitrace.storage._engine import create_engine, resolve_database_url
+from oaitrace.storage._hours import bump_hours, hour_of
 from oaitrace.storage._migrate import ensure_schema
-from oaitrace.storage._models import BodyRow, RequestRow
+from oaitrace.storage._models import BodyRow, HourSummaryRow, RequestRow
 
 __all__ = ["prune", "reprice"]
 
 DEFAULT_BATCH_SIZE: Final = 5_000
 _REQUESTS: Table = RequestRow.__table__  # type: ignore[assignment]
 _BODIES: Table = BodyRow.__table__  # type: ignore[assignment]
+_SUMMARIES: Table = HourSummaryRow.__table__  # type: ignore[assignment]
 _C = _REQUESTS.c
 
 Progress = Callable[[int, int], None]
@@ -71,21 +73,28 @@ def prune(
     try:
         while True:
             with engine.begin() as connection:
-                ids = (
-                    select(_C.id)
+                oldest = (
+                    select(_C.id, _C.started_at)
                     .where(_C.started_at < before)
                     .order_by(_C.started_at)
                     .limit(batch_size)
                 )
-                chosen = [row[0] for row in connection.execute(ids)]
-                if not chosen:
+                rows = connection.execute(oldest).all()
+                if not rows:
                     break
+                chosen = [row[0] for row in rows]
                 # Explicitly too: a database created by hand may lack the cascade.
                 connection.execute(delete(_BODIES).where(_BODIES.c.request_pk.in_(chosen)))
                 connection.execute(delete(_REQUESTS).where(_C.id.in_(chosen)))
+                # The summaries of these hours no longer hold.
+                bump_hours(connection, (row[1] for row in rows))
             deleted += len(chosen)
             if progress:
                 progress(deleted, total)
+        with engine.begin() as connection:
+            # What reports summarised of the hours now empty; their versions
+            # stay (a late attempt there must still make any summary stale).
+            connection.execute(delete(_SUMMARIES).where(_SUMMARIES.c.hour < hour_of(before)))
     except SQLAlchemyError as exc:
         raise _failed(engine, exc, "delete records") from exc
     finally:

@@ -363,7 +363,12 @@ def _detail_from_row(row: Row[Any]) -> RequestDetail:
 
 
 class Query:
-    """Read access to an oaitrace database. Never creates or changes one.
+    """Read access to an oaitrace database. Never creates one nor changes what was recorded.
+
+    The one thing it writes, where it may: `latency` keeps summaries of the
+    complete hours and days it read (table `hour_summaries`), so the next
+    report over them reads those instead of every attempt; a summary is
+    used only while its hour's attempts are unchanged.
 
     `database_url` is resolved like the recorder's: None means
     `$OAITRACE_DATABASE_URL`, then `sqlite:///oaitrace.db`; a plain path

@@ -302,9 +302,15 @@ class TestStore:
             store.insert(records)
         inserts = Counter(sql.split(" (", 1)[0] for sql in statements if sql.startswith("INSERT"))
 
-        # 300 rows = 256 + 32 + 8 + 4; two tags a record: 600 = 512 + 64 + 16 + 8.
+        # 300 rows = 256 + 32 + 8 + 4; two tags a record: 600 = 512 + 64 + 16 + 8;
+        # one version bump for the records' one hour.
         assert (
-            {"INSERT INTO requests": 4, "INSERT INTO bodies": 4, "INSERT INTO request_tags": 4},
+            {
+                "INSERT INTO requests": 4,
+                "INSERT INTO bodies": 4,
+                "INSERT INTO request_tags": 4,
+                "INSERT INTO request_hours": 1,
+            },
             (300, 300),
         ) == (dict(inserts), count_rows(path))
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -45,7 +46,9 @@ __all__ = [
     "Base",
     "BodyRow",
     "ExactDecimal",
+    "HourSummaryRow",
     "JsonType",
+    "RequestHourRow",
     "RequestRow",
     "RequestTagRow",
     "UtcDateTime",
@@ -362,3 +365,37 @@ class RequestTagRow(Base):
     # No index besides the primary key: reports and `find` look tags up by
     # (request_pk, key); a (key, value) index would cost the writer 12%.
     __table_args__ = ({"sqlite_with_rowid": False},)
+
+
+class RequestHourRow(Base):
+    """A version of the attempts of one UTC hour (added in 0006), for `HourSummaryRow`.
+
+    Every transaction that stores or deletes attempts of an hour adds one to
+    its version, in the same transaction; a summary made from the hour's
+    attempts is valid while the version is the one it was made at. An hour
+    without a row has no attempts (0006 gave every stored hour version 1).
+    """
+
+    __tablename__ = "request_hours"
+
+    hour: Mapped[datetime.datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+
+class HourSummaryRow(Base):
+    """What a report computed from the attempts of one complete UTC hour (added in 0006).
+
+    `kind` names the report ("latency": each model and endpoint's sorted
+    durations), `version` the `RequestHourRow.version` the attempts were read
+    at, `payload` the report's own encoding. Reports store and read these;
+    the recorder never does, and a stale one is ignored and made again.
+    """
+
+    __tablename__ = "hour_summaries"
+
+    hour: Mapped[datetime.datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from oaitrace._exchange import Record
 from oaitrace.exceptions import DatabaseError
 from oaitrace.storage._engine import create_engine, resolve_database_url
+from oaitrace.storage._hours import bump_hours
 from oaitrace.storage._migrate import ensure_schema
 from oaitrace.storage._models import BodyRow, RequestRow, RequestTagRow
 
@@ -234,6 +235,9 @@ class Store:
                 self._insert_bodies.execute(connection, body_rows)
                 if tag_rows:
                     self._insert_tags.execute(connection, tag_rows)
+                # Also for records already stored (a retried batch): a summary
+                # made stale for nothing is only made again.
+                bump_hours(connection, (record.started_at for record in records))
         except SQLAlchemyError as exc:
             msg = f"cannot store {len(records)} records in {self._safe_url()}: {exc}"
             raise DatabaseError(msg) from exc

@@ -1,0 +1,320 @@
+"""`latency` through hour summaries: the same exact percentiles, kept valid by hour versions.
+
+Every expectation is computed here from the records themselves (nearest
+rank over their values), never by the code under test; each report is
+asked twice, once storing the complete hours' summaries and once reading
+them, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import random
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from oaitrace._exchange import Record
+from oaitrace._hour_summaries import day_kind
+from oaitrace._latency_hours import SUMMARY_KIND, pack
+from oaitrace._latency_samples import Values
+from oaitrace._maintenance import prune
+from oaitrace._report_types import LatencyReport, LatencyRow
+from oaitrace.query import Query
+from oaitrace.storage import Store
+from oaitrace.storage._engine import create_engine
+from oaitrace.storage._hours import REQUEST_HOURS, hour_of
+from oaitrace.storage._models import HourSummaryRow
+from tests.factories import make_record
+
+_UTC = datetime.timezone.utc
+SUMMARIES = HourSummaryRow.__table__
+# Fifty-six hours of attempts ending 16 hours ago: complete hours, a complete
+# day among them, whatever the time now.
+START = (datetime.datetime.now(_UTC) - datetime.timedelta(days=3)).replace(
+    minute=0, second=0, microsecond=0
+)
+HOURS = 56
+
+
+def attempts(seed: int = 7) -> list[Record]:
+    """Attempts of several models and endpoints over HOURS hours, and a few in this hour.
+
+    Failures (not latency), attempts without processing time, streams with
+    a TTFT, a model only the response named, repeated durations.
+    """
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
+    records = []
+    moments = [START + datetime.timedelta(seconds=rng.uniform(0, HOURS * 3600)) for _ in range(700)]
+    # Not yet summarisable: the current hour and the one before.
+    now = datetime.datetime.now(_UTC)
+    moments += [now - datetime.timedelta(minutes=rng.uniform(1, 50)) for _ in range(12)]
+    for moment in moments:
+        model = rng.choice(["gpt-4o", "gpt-4o-mini", None])
+        stream = rng.random() < 0.3
+        duration = rng.choice([250.0, 431.25, round(rng.lognormvariate(6, 0.8), 6)])
+        processing = None if rng.random() < 0.2 else round(duration * rng.uniform(0.3, 1.1), 3)
+        records.append(
+            make_record(
+                started_at=moment,
+                request_model=model,
+                response_model=None if model == "gpt-4o" else "gpt-4o-mini-2024-07-18",
+                endpoint=rng.choice(["/v1/chat/completions", "/v1/responses"]),
+                status_code=rng.choice([200, 200, 200, 200, 200, 201, 429, 500, None]),
+                stream=stream,
+                duration_ms=duration,
+                processing_ms=processing,
+                ttft_ms=round(rng.uniform(20, 400), 3) if stream else None,
+            )
+        )
+    return records
+
+
+@pytest.fixture
+def stored(database_url: str) -> tuple[str, list[Record]]:
+    records = attempts()
+    with Store(database_url) as store:
+        store.insert(records[:350])
+        store.insert(records[350:])
+    return database_url, records
+
+
+def expected_rows(
+    records: Sequence[Record],
+    by: Sequence[str],
+    since: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+) -> dict[tuple[object, ...], tuple[object, ...]]:
+    """Per group (and the total, key "all"): requests and each measure's count, p50, p95, p99."""
+    groups: dict[tuple[object, ...], list[Record]] = {}
+    for record in records:
+        if record.status_code is None or record.status_code >= 400:
+            continue
+        if (since is not None and record.started_at < since) or (
+            until is not None and record.started_at >= until
+        ):
+            continue
+        values = {
+            "model": record.request_model or record.response_model,
+            "endpoint": record.endpoint,
+            "day": record.started_at.strftime("%Y-%m-%d"),
+            "hour": record.started_at.strftime("%Y-%m-%d %H:00"),
+        }
+        key = tuple(values[name] for name in by)
+        groups.setdefault(key, []).append(record)
+        if by:
+            groups.setdefault(("all",), []).append(record)
+    return {key: measured(group) for key, group in groups.items()}
+
+
+def measured(records: Sequence[Record]) -> tuple[object, ...]:
+    duration = [r.duration_ms for r in records]
+    processing = [r.processing_ms for r in records if r.processing_ms is not None]
+    network = [r.duration_ms - r.processing_ms for r in records if r.processing_ms is not None]
+    ttft = [r.ttft_ms for r in records if r.ttft_ms is not None]
+    return (
+        len(records),
+        *(nearest_ranks(values) for values in (duration, processing, network, ttft)),
+    )
+
+
+def nearest_ranks(values: Sequence[float]) -> tuple[object, ...]:
+    ordered = sorted(values)
+    if not ordered:
+        return (0, None, None, None)
+    ranks = (max(1, math.ceil(fraction * len(ordered))) for fraction in (0.5, 0.95, 0.99))
+    return (len(ordered), *(ordered[rank - 1] for rank in ranks))
+
+
+def report_rows(report: LatencyReport) -> dict[tuple[object, ...], tuple[object, ...]]:
+    rows = {tuple(row.group.values()): row_values(row) for row in report.rows}
+    if report.by:
+        rows[("all",)] = row_values(report.total)
+    elif report.total.requests:
+        rows[()] = row_values(report.total)
+    return rows
+
+
+def row_values(row: LatencyRow) -> tuple[object, ...]:
+    measures = (row.duration, row.processing, row.network, row.ttft)
+    return (row.requests, *((m.count, m.p50, m.p95, m.p99) for m in measures))
+
+
+def summaries_stored(url: str) -> int:
+    engine = create_engine(url, create=False)
+    try:
+        with engine.connect() as connection:
+            statement = select(func.count()).select_from(SUMMARIES)
+            return int(connection.execute(statement).scalar_one())
+    finally:
+        engine.dispose()
+
+
+BYS = [(), ("model",), ("model", "endpoint"), ("day",), ("hour", "model"), ("endpoint", "day")]
+RANGES = {
+    "everything": (None, None),
+    "inside hours": (
+        START + datetime.timedelta(hours=1, minutes=30, seconds=17),
+        START + datetime.timedelta(hours=20, minutes=3),
+    ),
+    "on hours": (START + datetime.timedelta(hours=2), START + datetime.timedelta(hours=9)),
+    "to now": (START + datetime.timedelta(hours=5, seconds=1), None),
+}
+
+
+@pytest.mark.parametrize("by", BYS, ids=lambda by: ",".join(by) or "total")
+@pytest.mark.parametrize("period", list(RANGES))
+def test_latency_is_exact_from_summaries(
+    stored: tuple[str, list[Record]], by: tuple[str, ...], period: str
+) -> None:
+    """Storing the complete hours' summaries, then reading them, gives every value's percentiles."""
+    url, records = stored
+    since, until = RANGES[period]
+    with Query(url) as query:
+        first = report_rows(query.latency(by=by, since=since, until=until))
+        stored_after_first = summaries_stored(url)
+        second = report_rows(query.latency(by=by, since=since, until=until))
+
+    expected = expected_rows(records, by, since, until)
+    assert (expected, expected, True) == (first, second, stored_after_first > 0)
+
+
+def test_summaries_are_read_and_a_late_attempt_makes_them_stale(
+    stored: tuple[str, list[Record]],
+) -> None:
+    """Stored hour and day summaries answer for their time until an attempt there is stored."""
+    url, records = stored
+    hour = START + datetime.timedelta(hours=4)
+    day = (START + datetime.timedelta(days=1)).replace(hour=0)
+    with Query(url) as query:
+        query.latency(by=("hour", "model"))  # stores every hour's and day's summary
+        forged = {
+            (SUMMARY_KIND, hour): forged_summary("forged-hour"),
+            (day_kind(SUMMARY_KIND), day): forged_summary("forged-day"),
+        }
+        assert forge(url, forged) == 2
+        by_hour = report_rows(query.latency(by=("hour", "model")))
+        by_model = report_rows(query.latency(by=("model",)))
+        late = [
+            make_record(started_at=start + datetime.timedelta(minutes=59), request_model="late")
+            for start in (hour, day + datetime.timedelta(hours=7))
+        ]
+        with Store(url) as store:
+            store.insert(late)
+        after = report_rows(query.latency(by=("model",)))
+
+    # The summaries, not the attempts, answered.
+    assert by_hour[(hour.strftime("%Y-%m-%d %H:00"), "forged-hour")][0] == 1
+    assert by_model[("forged-day",)][0] == 1
+    assert expected_rows([*records, *late], ("model",)) == after
+
+
+def forged_summary(model: str) -> bytes:
+    return pack({(model, "/v1/chat/completions"): Values([1.0], [], [], [])})
+
+
+def forge(url: str, payloads: dict[tuple[str, datetime.datetime], bytes]) -> int:
+    """Replace stored summaries' payloads, keeping their versions; how many were replaced."""
+    engine = create_engine(url, create=False)
+    changed = 0
+    try:
+        with engine.begin() as connection:
+            for (kind, start), payload in payloads.items():
+                statement = (
+                    update(SUMMARIES)
+                    .where(SUMMARIES.c.hour == start, SUMMARIES.c.kind == kind)
+                    .values(payload=payload)
+                )
+                changed += connection.execute(statement).rowcount
+    finally:
+        engine.dispose()
+    return changed
+
+
+def test_prune_leaves_summaries_of_what_remains(stored: tuple[str, list[Record]]) -> None:
+    """Prune drops the summaries of the hours it emptied; reports count what remains exactly."""
+    url, records = stored
+    before = START + datetime.timedelta(hours=10, minutes=20)
+    with Query(url) as query:
+        query.latency(by=("model", "endpoint"))
+        prune(url, before)
+        engine = create_engine(url, create=False)
+        try:
+            with engine.connect() as connection:
+                oldest = connection.execute(select(func.min(SUMMARIES.c.hour))).scalar_one()
+        finally:
+            engine.dispose()
+        after = report_rows(query.latency(by=("model", "endpoint")))
+
+    remaining = [record for record in records if record.started_at >= before]
+    assert expected_rows(remaining, ("model", "endpoint")) == after
+    assert oldest == hour_of(before)
+
+
+def test_every_store_raises_its_hours_versions(database_url: str) -> None:
+    """Each transaction adds one to the version of each hour it stored attempts in."""
+    first, second = START, START + datetime.timedelta(hours=1, minutes=5)
+    with Store(database_url) as store:
+        store.insert([make_record(started_at=first), make_record(started_at=second)])
+        store.insert([make_record(started_at=first + datetime.timedelta(minutes=30))])
+        retried = make_record(started_at=second)
+        store.insert([retried])
+        store.insert([retried])  # already stored: still a version, never a wrong summary
+    engine = create_engine(database_url, create=False)
+    try:
+        with engine.connect() as connection:
+            hours = select(REQUEST_HOURS.c.hour, REQUEST_HOURS.c.version)
+            versions = dict(connection.execute(hours).all())
+    finally:
+        engine.dispose()
+
+    assert {hour_of(first): 2, hour_of(second): 3} == versions
+
+
+@pytest.fixture
+def sqlite_stored(tmp_path: Path) -> tuple[Path, list[Record]]:
+    path = tmp_path / "traces.db"
+    records = attempts(seed=11)
+    with Store(str(path)) as store:
+        store.insert(records)
+    return path, records
+
+
+def test_read_only_database_answers_without_storing(
+    sqlite_stored: tuple[Path, list[Record]],
+) -> None:
+    """A database the report cannot write still gets exact answers; nothing is stored."""
+    path, records = sqlite_stored
+    with Query(f"sqlite:///file:{path}?mode=ro&uri=true") as query:
+        rows = report_rows(query.latency(by=("model", "endpoint")))
+
+    expected = expected_rows(records, ("model", "endpoint"))
+    assert (expected, 0) == (rows, summaries_stored(f"sqlite:///{path}"))
+
+
+def test_a_held_write_lock_does_not_stall_the_report(
+    sqlite_stored: tuple[Path, list[Record]],
+) -> None:
+    """While another connection holds SQLite's write lock, the report answers and stores nothing.
+
+    Without the short wait it would sit out the 30 s busy timeout.
+    """
+    path, records = sqlite_stored
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with Query(str(path)) as query:
+            started = time.monotonic()
+            rows = report_rows(query.latency(by=("model",)))
+            waited_long = time.monotonic() - started > 10  # the busy timeout is 30 s
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    expected = expected_rows(records, ("model",))
+    assert (expected, 0, False) == (rows, summaries_stored(f"sqlite:///{path}"), waited_long)
