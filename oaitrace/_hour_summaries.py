@@ -48,6 +48,7 @@ __all__ = [
     "SUMMARISE_AFTER",
     "HourRead",
     "day_kind",
+    "fetch_driver_rows",
     "read_hours",
     "store_summaries",
 ]
@@ -97,17 +98,21 @@ def day_kind(kind: str) -> str:
 def read_hours(
     scope: Scope,
     kind: str,
-    columns: Sequence[ColumnElement[Any]],
-    where: Sequence[ColumnElement[bool]],
+    read: Callable[[Connection, ColumnElement[bool]], list[Any]],
     *,
+    days: bool = True,
     hours_inside_days: bool = False,
     now: datetime.datetime | None = None,
 ) -> HourRead:
-    """The valid `kind` summaries of the period's complete hours and days, and the other attempts.
+    """The valid `kind` summaries of the period's complete hours (and days), and the rest read.
 
-    `columns` and `where` select what the report reads of each attempt;
-    the scope's filters are not applied (a summary holds every attempt of
-    its hour): only call this for a scope without filters.
+    `read(connection, in_period)` reads what the report needs of the
+    attempts `in_period` selects (the period outside the summaries) and
+    returns its rows; it runs in the same snapshot. The scope's filters are
+    not applied (a summary holds every attempt of its hour): only call this
+    for a scope without filters.
+    `days`: complete days are summarised too (worth it when merging an
+    hour's values costs more than adding its numbers up).
     `hours_inside_days`: the hours' summaries are wanted also where a valid
     day summary covers them (a report per hour).
     """
@@ -117,23 +122,16 @@ def read_hours(
         with _read_snapshot(scope) as connection:
             versions = _versions(connection, begin, end)
             first = begin if begin is not None else min(versions, default=end)
-            day_versions = _day_versions(versions, first, end)
-            days = _valid(_summaries(connection, day_kind(kind), begin, end), day_versions)
-            in_days = {hour for day in days for hour in _hours_of(day)}
+            day_versions = _day_versions(versions, first, end) if days else {}
+            valid_days = _valid_payloads(connection, day_kind(kind), begin, end, day_versions)
+            in_days = {hour for day in valid_days for hour in _hours_of(day)}
             wanted = set(versions) if hours_inside_days else set(versions) - in_days
-            hour_versions = _summary_versions(connection, kind, begin, end)
-            valid_hours = [h for h in sorted(wanted) if hour_versions.get(h) == versions[h]]
-            hours = _payloads(connection, kind, valid_hours)
+            hours = _valid_payloads(connection, kind, begin, end, versions, wanted=wanted)
             hours_to_summarise = {
                 hour: versions[hour] for hour in sorted(wanted) if hour not in hours
             }
             ranges = _ranges_to_read(scope, first, end, hours_to_summarise)
-            statement = select(*columns).select_from(REQUESTS).where(*where)
-            statement = statement.where(or_(false(), *(_in_range(r) for r in ranges)))
-            # The driver's values, as `Scope.fetch_raw` reads them: a million
-            # rows through SQLAlchemy's result processing take three times as long.
-            cursor = connection.execute(statement).cursor
-            rows = list(cursor.fetchall()) if cursor is not None else []
+            rows = read(connection, or_(false(), *(_in_range(r) for r in ranges)))
     except SQLAlchemyError as exc:
         url = scope.engine.url.render_as_string(hide_password=True)
         msg = (
@@ -143,13 +141,24 @@ def read_hours(
         raise DatabaseError(msg) from exc
     return HourRead(
         hours=hours,
-        days=days,
+        days=valid_days,
         rows=rows,
         hours_to_summarise=hours_to_summarise,
         days_to_summarise={
-            day: version for day, version in day_versions.items() if version and day not in days
+            day: version
+            for day, version in day_versions.items()
+            if version and day not in valid_days
         },
     )
+
+
+def fetch_driver_rows(connection: Connection, statement: Any) -> list[Any]:
+    """The driver's values, as `Scope.fetch_raw` reads them.
+
+    A million rows through SQLAlchemy's result processing take three times as long.
+    """
+    cursor = connection.execute(statement).cursor
+    return list(cursor.fetchall()) if cursor is not None else []
 
 
 def _day_versions(
@@ -171,18 +180,6 @@ def _day_versions(
 
 def _hours_of(day: datetime.datetime) -> list[datetime.datetime]:
     return [day + index * HOUR for index in range(24)]
-
-
-def _valid(
-    stored: Mapping[datetime.datetime, tuple[int, bytes]],
-    versions: Mapping[datetime.datetime, int],
-) -> dict[datetime.datetime, bytes]:
-    """The stored summaries made at the version their hour (or day) has now."""
-    return {
-        start: payload
-        for start, (version, payload) in stored.items()
-        if versions.get(start) == version
-    }
 
 
 def _ranges_to_read(
@@ -298,49 +295,43 @@ def _versions(
     return {hour: int(version) for hour, version in connection.execute(statement)}
 
 
-def _summary_versions(
-    connection: Connection, kind: str, begin: datetime.datetime | None, end: datetime.datetime
-) -> dict[datetime.datetime, int]:
-    """The version of each stored summary, without its payload (most are not wanted)."""
+def _valid_payloads(
+    connection: Connection,
+    kind: str,
+    begin: datetime.datetime | None,
+    end: datetime.datetime,
+    versions: Mapping[datetime.datetime, int],
+    *,
+    wanted: Iterable[datetime.datetime] | None = None,
+) -> dict[datetime.datetime, bytes]:
+    """The payloads of the stored summaries made at the version their hour (or day) has now.
+
+    Versions first, then only the wanted valid payloads: most hour
+    summaries of a month lie inside valid day summaries and are not read.
+    """
     columns = SUMMARIES.c
     statement = select(columns.hour, columns.version).where(
         columns.kind == kind, columns.hour < end
     )
     if begin is not None:
         statement = statement.where(columns.hour >= begin)
-    return {hour: int(version) for hour, version in connection.execute(statement)}
-
-
-def _payloads(
-    connection: Connection, kind: str, hours: Sequence[datetime.datetime]
-) -> dict[datetime.datetime, bytes]:
-    columns = SUMMARIES.c
+    keep = None if wanted is None else set(wanted)
+    valid = sorted(
+        start
+        for start, version in connection.execute(statement)
+        if versions.get(start) == version and (keep is None or start in keep)
+    )
     payloads: dict[datetime.datetime, bytes] = {}
-    for start in range(0, len(hours), _HOURS_PER_QUERY):
-        statement = select(columns.hour, columns.payload).where(
-            columns.kind == kind, columns.hour.in_(hours[start : start + _HOURS_PER_QUERY])
+    for index in range(0, len(valid), _STARTS_PER_QUERY):
+        chosen = select(columns.hour, columns.payload).where(
+            columns.kind == kind, columns.hour.in_(valid[index : index + _STARTS_PER_QUERY])
         )
-        payloads.update((hour, bytes(payload)) for hour, payload in connection.execute(statement))
+        payloads.update((start, bytes(payload)) for start, payload in connection.execute(chosen))
     return payloads
 
 
 # Bound parameters per IN list: well below SQLite's oldest limit (999).
-_HOURS_PER_QUERY: Final = 500
-
-
-def _summaries(
-    connection: Connection, kind: str, begin: datetime.datetime | None, end: datetime.datetime
-) -> dict[datetime.datetime, tuple[int, bytes]]:
-    columns = SUMMARIES.c
-    statement = select(columns.hour, columns.version, columns.payload).where(
-        columns.kind == kind, columns.hour < end
-    )
-    if begin is not None:
-        statement = statement.where(columns.hour >= begin)
-    return {
-        hour: (int(version), bytes(payload))
-        for hour, version, payload in connection.execute(statement)
-    }
+_STARTS_PER_QUERY: Final = 500
 
 
 def _in_range(bounds: _Range) -> ColumnElement[bool]:

@@ -15,13 +15,16 @@ import struct
 import sys
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Final
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, Connection, select
 
 from oaitrace._hour_summaries import (
     DAY,
     HOUR,
     HourRead,
     day_kind,
+    fetch_driver_rows,
     read_hours,
     store_summaries,
 )
@@ -62,7 +65,12 @@ def samples_through_hours(
         _C.processing_ms,
         _C.ttft_ms,
     )
-    read = read_hours(scope, SUMMARY_KIND, columns, [succeeded()], hours_inside_days=per_hour)
+
+    def read_attempts(connection: Connection, in_period: ColumnElement[bool]) -> list[Any]:
+        statement = select(*columns).select_from(REQUESTS).where(succeeded(), in_period)
+        return fetch_driver_rows(connection, statement)
+
+    read = read_hours(scope, SUMMARY_KIND, read_attempts, hours_inside_days=per_hour)
     hours: dict[_Unit, Samples] = {}
     read_values: dict[_Unit, Values] = {}
     for (label, model, endpoint), values in collect(read.rows, 3).items():

@@ -61,6 +61,7 @@ from oaitrace._report_types import (
     UsageRow,
 )
 from oaitrace._retry_report import retries
+from oaitrace._usage_hours import summary_kind, sums_through_hours
 from oaitrace.storage._models import (
     COST_SCALE,
     UNPRICED_PREDICATE,
@@ -121,7 +122,11 @@ _USAGE_SUMS: Final = (
 
 
 def usage(scope: Scope, by: Sequence[str]) -> UsageReport:
-    """Requests, token split and exact cost per group, ordered by group."""
+    """Requests, token split and exact cost per group, ordered by group.
+
+    Grouped by model, endpoint, one tag, day or hour and not filtered, the
+    complete hours come from their summaries (`oaitrace._usage_hours`).
+    """
     unpriced = and_(_C.cost_usd.is_(None), _C.status_code < 400)
     aggregates = (
         func.count(),
@@ -130,29 +135,40 @@ def usage(scope: Scope, by: Sequence[str]) -> UsageReport:
         count_if(unpriced),
         *_cost_sum_columns(scope.dialect),
     )
-    width = len(by)
-    rows = []
-    for row in grouped_rows(scope, by, aggregates, additive=True):
-        values = row[width:]
-        if not by and values[0] == 0:
-            break  # nothing in scope: no row, the total is zero
-        rows.append(
-            UsageRow(
-                group=group_of(by, row),
-                requests=int(values[0]),
-                errors=int(values[1]),
-                input_tokens=int(values[2]),
-                cached_input_tokens=int(values[3]),
-                output_tokens=int(values[4]),
-                reasoning_tokens=int(values[5]),
-                total_tokens=int(values[6]),
-                unpriced_requests=int(values[7]),
-                cost_usd=_cost_from_sums(values[8:]),
-            )
-        )
+    kind = None if scope.conditions else summary_kind(by)
+    if kind is not None:
+        found = sums_through_hours(scope, by, kind, aggregates, _usage_numbers)
+    else:
+        width = len(by)
+        found = [
+            (*row[:width], *_usage_numbers(row[width:]))
+            for row in grouped_rows(scope, by, aggregates, additive=True)
+        ]
+    rows = [_usage_row(by, row) for row in found if row[len(by)]]
     # Sorted here, not by the database: NULLs and collation differ between them.
     rows.sort(key=lambda row: group_sort_key(row.group))
     return UsageReport(by=tuple(by), rows=rows, total=_sum_usage(rows))
+
+
+def _usage_numbers(values: Sequence[Any]) -> list[Any]:
+    """The aggregates of `usage` as numbers: eight counts and sums, then the exact cost."""
+    return [*(int(value) for value in values[:8]), _cost_from_sums(values[8:])]
+
+
+def _usage_row(by: Sequence[str], row: Sequence[Any]) -> UsageRow:
+    numbers = row[len(by) :]
+    return UsageRow(
+        group=group_of(by, row),
+        requests=numbers[0],
+        errors=numbers[1],
+        input_tokens=numbers[2],
+        cached_input_tokens=numbers[3],
+        output_tokens=numbers[4],
+        reasoning_tokens=numbers[5],
+        total_tokens=numbers[6],
+        unpriced_requests=numbers[7],
+        cost_usd=numbers[8],
+    )
 
 
 def _sum_usage(rows: Sequence[UsageRow]) -> UsageRow:

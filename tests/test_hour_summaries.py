@@ -9,12 +9,15 @@ them, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import random
 import sqlite3
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
@@ -24,7 +27,7 @@ from oaitrace._hour_summaries import day_kind
 from oaitrace._latency_hours import SUMMARY_KIND, pack
 from oaitrace._latency_samples import Values
 from oaitrace._maintenance import prune
-from oaitrace._report_types import LatencyReport, LatencyRow
+from oaitrace._report_types import LatencyReport, LatencyRow, UsageReport
 from oaitrace.query import Query
 from oaitrace.storage import Store
 from oaitrace.storage._engine import create_engine
@@ -59,9 +62,20 @@ def attempts(seed: int = 7) -> list[Record]:
         stream = rng.random() < 0.3
         duration = rng.choice([250.0, 431.25, round(rng.lognormvariate(6, 0.8), 6)])
         processing = None if rng.random() < 0.2 else round(duration * rng.uniform(0.3, 1.1), 3)
+        user = rng.choice(["u-1", "u-2", "u-3", None])
+        tokens_in, tokens_out = rng.randrange(0, 5000), rng.randrange(0, 900)
         records.append(
             make_record(
                 started_at=moment,
+                tags={"feature": "search"} if user is None else {"user": user},
+                input_tokens=tokens_in,
+                cached_input_tokens=rng.randrange(0, tokens_in + 1),
+                output_tokens=tokens_out,
+                reasoning_tokens=rng.randrange(0, tokens_out + 1),
+                total_tokens=tokens_in + tokens_out,
+                cost_usd=None
+                if rng.random() < 0.15
+                else Decimal(rng.randrange(1, 10**9)).scaleb(-12),
                 request_model=model,
                 response_model=None if model == "gpt-4o" else "gpt-4o-mini-2024-07-18",
                 endpoint=rng.choice(["/v1/chat/completions", "/v1/responses"]),
@@ -318,3 +332,120 @@ def test_a_held_write_lock_does_not_stall_the_report(
 
     expected = expected_rows(records, ("model",))
     assert (expected, 0, False) == (rows, summaries_stored(f"sqlite:///{path}"), waited_long)
+
+
+# --- usage and costs -------------------------------------------------------------
+
+
+def expected_usage(
+    records: Sequence[Record],
+    by: Sequence[str],
+    since: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+) -> dict[tuple[object, ...], tuple[object, ...]]:
+    """Per group (and the total, key "all"): requests, errors, tokens, unpriced, exact cost."""
+    groups: dict[tuple[object, ...], list[Record]] = {}
+    for record in records:
+        if (since is not None and record.started_at < since) or (
+            until is not None and record.started_at >= until
+        ):
+            continue
+        values = {
+            "model": record.request_model or record.response_model,
+            "endpoint": record.endpoint,
+            "day": record.started_at.strftime("%Y-%m-%d"),
+            "hour": record.started_at.strftime("%Y-%m-%d %H:00"),
+            "tag:user": record.tags.get("user"),
+        }
+        groups.setdefault(tuple(values[name] for name in by), []).append(record)
+        groups.setdefault(("all",), []).append(record)
+    return {key: summed(group) for key, group in groups.items()}
+
+
+def summed(records: Sequence[Record]) -> tuple[object, ...]:
+    return (
+        len(records),
+        sum(1 for r in records if r.status_code is None or r.status_code >= 400),
+        sum(r.input_tokens or 0 for r in records),
+        sum(r.cached_input_tokens or 0 for r in records),
+        sum(r.output_tokens or 0 for r in records),
+        sum(r.reasoning_tokens or 0 for r in records),
+        sum(r.total_tokens or 0 for r in records),
+        sum(1 for r in records if r.cost_usd is None and (r.status_code or 999) < 400),
+        sum((r.cost_usd for r in records if r.cost_usd is not None), Decimal(0)),
+    )
+
+
+def usage_rows(report: UsageReport) -> dict[tuple[object, ...], tuple[object, ...]]:
+    rows = {tuple(row.group.values()): usage_values(row) for row in report.rows}
+    if report.total.requests:
+        rows[("all",)] = usage_values(report.total)
+    return rows
+
+
+def usage_values(row: Any) -> tuple[object, ...]:
+    return (
+        row.requests,
+        row.errors,
+        row.input_tokens,
+        row.cached_input_tokens,
+        row.output_tokens,
+        row.reasoning_tokens,
+        row.total_tokens,
+        row.unpriced_requests,
+        row.cost_usd,
+    )
+
+
+USAGE_BYS = [
+    (),
+    ("model",),
+    ("model", "endpoint"),
+    ("day", "endpoint"),
+    ("hour",),
+    ("tag:user",),
+    ("tag:user", "day"),
+]
+
+
+@pytest.mark.parametrize("by", USAGE_BYS, ids=lambda by: ",".join(by) or "total")
+@pytest.mark.parametrize("period", list(RANGES))
+def test_usage_is_exact_from_summaries(
+    stored: tuple[str, list[Record]], by: tuple[str, ...], period: str
+) -> None:
+    """Hour sums stored, then read and added up, give every attempt's exact totals."""
+    url, records = stored
+    since, until = RANGES[period]
+    with Query(url) as query:
+        first = usage_rows(query.usage(by=by, since=since, until=until))
+        stored_after_first = summaries_stored(url)
+        second = usage_rows(query.usage(by=by, since=since, until=until))
+        costs = usage_rows(query.costs(by=by, since=since, until=until))
+
+    expected = expected_usage(records, by, since, until)
+    assert (expected, expected, expected, True) == (first, second, costs, stored_after_first > 0)
+
+
+def test_usage_summaries_are_read_until_a_late_attempt(stored: tuple[str, list[Record]]) -> None:
+    """A stored hour of sums answers for its hour, per model and per tag, until it changes."""
+    url, records = stored
+    hour = START + datetime.timedelta(hours=4)
+    with Query(url) as query:
+        query.usage(by=("model", "endpoint"))
+        query.usage(by=("tag:user",))
+        forged = {
+            ("usage/1", hour): [["forged-model", "/v1/forged", 1, 0, 5, 0, 0, 0, 5, 0, "0.5"]],
+            ("usage/1/tag:user", hour): [["forged-user", 1, 0, 5, 0, 0, 0, 5, 0, "0.5"]],
+        }
+        payloads = {key: json.dumps(value).encode() for key, value in forged.items()}
+        assert forge(url, payloads) == 2
+        by_model = usage_rows(query.usage(by=("model",)))
+        by_user = usage_rows(query.usage(by=("tag:user",)))
+        late = make_record(started_at=hour + datetime.timedelta(minutes=1), request_model="late")
+        with Store(url) as store:
+            store.insert([late])
+        after = usage_rows(query.usage(by=("tag:user",)))
+
+    assert by_model[("forged-model",)][0] == 1
+    assert by_user[("forged-user",)][-1] == Decimal("0.5")
+    assert expected_usage([*records, late], ("tag:user",)) == after
