@@ -76,10 +76,12 @@ def attempts(seed: int = 7) -> list[Record]:
                 cost_usd=None
                 if rng.random() < 0.15
                 else Decimal(rng.randrange(1, 10**9)).scaleb(-12),
+                **rate_limit_headers(rng),
                 request_model=model,
                 response_model=None if model == "gpt-4o" else "gpt-4o-mini-2024-07-18",
                 endpoint=rng.choice(["/v1/chat/completions", "/v1/responses"]),
-                status_code=rng.choice([200, 200, 200, 200, 200, 201, 429, 500, None]),
+                status_code=(status := rng.choice([200, 200, 200, 200, 200, 201, 429, 500, None])),
+                retry_after_s=round(rng.uniform(0.1, 30), 2) if status == 429 else None,
                 stream=stream,
                 duration_ms=duration,
                 processing_ms=processing,
@@ -87,6 +89,29 @@ def attempts(seed: int = 7) -> list[Record]:
             )
         )
     return records
+
+
+def rate_limit_headers(rng: random.Random) -> dict[str, Any]:
+    """Rate-limit fields as a response may carry them: sometimes none at all."""
+    if rng.random() < 0.2:
+        return dict.fromkeys(
+            (
+                "ratelimit_limit_requests",
+                "ratelimit_remaining_requests",
+                "ratelimit_reset_requests_s",
+                "ratelimit_limit_tokens",
+                "ratelimit_remaining_tokens",
+                "ratelimit_reset_tokens_s",
+            )
+        )
+    return {
+        "ratelimit_limit_requests": rng.choice([5_000, 10_000]),
+        "ratelimit_remaining_requests": rng.randrange(0, 5_000),
+        "ratelimit_reset_requests_s": round(rng.uniform(0, 60), 3),
+        "ratelimit_limit_tokens": rng.choice([200_000, 2_000_000]),
+        "ratelimit_remaining_tokens": rng.randrange(0, 200_000),
+        "ratelimit_reset_tokens_s": round(rng.uniform(0, 60), 3),
+    }
 
 
 @pytest.fixture
@@ -449,3 +474,97 @@ def test_usage_summaries_are_read_until_a_late_attempt(stored: tuple[str, list[R
     assert by_model[("forged-model",)][0] == 1
     assert by_user[("forged-user",)][-1] == Decimal("0.5")
     assert expected_usage([*records, late], ("tag:user",)) == after
+
+
+# --- rate limits -------------------------------------------------------------------
+
+
+def expected_ratelimits(
+    records: Sequence[Record], by: Sequence[str]
+) -> dict[tuple[object, ...], tuple[object, ...]]:
+    """Per group: attempts with headers, largest limits, lowest remaining, newest resets, 429s."""
+    groups: dict[tuple[object, ...], list[Record]] = {}
+    for record in records:
+        headers = (
+            record.ratelimit_remaining_requests is not None
+            or record.ratelimit_remaining_tokens is not None
+        )
+        if not headers and record.status_code != 429:
+            continue
+        values = {
+            "model": record.request_model or record.response_model,
+            "day": record.started_at.strftime("%Y-%m-%d"),
+            "hour": record.started_at.strftime("%Y-%m-%d %H:00"),
+        }
+        groups.setdefault(tuple(values[name] for name in by), []).append(record)
+    return {key: limits(group) for key, group in groups.items()}
+
+
+def limits(records: Sequence[Record]) -> tuple[object, ...]:
+    with_headers = [
+        r
+        for r in records
+        if r.ratelimit_remaining_requests is not None or r.ratelimit_remaining_tokens is not None
+    ]
+    newest = max(with_headers, key=lambda r: (r.started_at, r.id), default=None)
+    limited = [r for r in records if r.status_code == 429]
+
+    def extreme(pick: Any, name: str) -> object:
+        found = [getattr(r, name) for r in records if getattr(r, name) is not None]
+        return pick(found) if found else None
+
+    return (
+        len(with_headers),
+        extreme(max, "ratelimit_limit_requests"),
+        extreme(min, "ratelimit_remaining_requests"),
+        extreme(max, "ratelimit_limit_tokens"),
+        extreme(min, "ratelimit_remaining_tokens"),
+        None if newest is None else newest.ratelimit_reset_requests_s,
+        None if newest is None else newest.ratelimit_reset_tokens_s,
+        len(limited),
+        max((r.retry_after_s for r in limited if r.retry_after_s is not None), default=None),
+    )
+
+
+def ratelimit_rows(report: Any) -> dict[tuple[object, ...], tuple[object, ...]]:
+    return {
+        tuple(row.group.values()): (
+            row.requests,
+            row.limit_requests,
+            row.min_remaining_requests,
+            row.limit_tokens,
+            row.min_remaining_tokens,
+            row.reset_requests_s,
+            row.reset_tokens_s,
+            row.rate_limited,
+            row.max_retry_after_s,
+        )
+        for row in report.rows
+    }
+
+
+@pytest.mark.parametrize("by", [("model",), ("hour", "model"), ("day",), ("hour",)], ids=",".join)
+def test_ratelimits_are_exact_from_summaries(
+    stored: tuple[str, list[Record]], by: tuple[str, ...]
+) -> None:
+    """Hours' largest limits, lowest remaining and 429 counts combine into the period's."""
+    url, records = stored
+    with Query(url) as query:
+        first = ratelimit_rows(query.ratelimits(by=by))
+        second = ratelimit_rows(query.ratelimits(by=by))
+
+    expected = expected_ratelimits(records, by)
+    assert (expected, expected) == (first, second)
+
+
+def test_ratelimit_summaries_are_read(stored: tuple[str, list[Record]]) -> None:
+    """A stored hour of rate limits answers for its hour."""
+    url, _records = stored
+    hour = START + datetime.timedelta(hours=4)
+    with Query(url) as query:
+        query.ratelimits(by=("model",))
+        forged = [["forged-model", 1, 1, 7, 3, None, None, 0, None, hour.isoformat()]]
+        assert forge(url, {("ratelimits/1", hour): json.dumps(forged).encode()}) == 1
+        rows = ratelimit_rows(query.ratelimits(by=("model",)))
+
+    assert rows[("forged-model",)][:3] == (1, 7, 3)
