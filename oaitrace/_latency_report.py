@@ -36,7 +36,7 @@ def latency(scope: Scope, by: Sequence[str]) -> LatencyReport:
     Successful attempts only (status below 400): a fast 429 is not latency.
     Exact nearest-rank percentiles of every value in the period.
     """
-    if scope.conditions or not set(by) <= SUMMARISED_KEYS:
+    if not scope.summarised or not set(by) <= SUMMARISED_KEYS:
         groups = _read_samples(scope, by)
         total = Samples.of(groups.values())
     else:

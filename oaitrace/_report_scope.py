@@ -166,6 +166,13 @@ class Scope:
     since: datetime.datetime | None
     until: datetime.datetime | None
     conditions: tuple[ColumnElement[bool], ...]
+    # The database has the hour summaries' tables (revision 0006 or later).
+    summaries: bool = True
+
+    @property
+    def summarised(self) -> bool:
+        """Whether reports may answer from hour summaries: the tables exist and nothing filters."""
+        return self.summaries and not self.conditions
 
     @property
     def dialect(self) -> str:

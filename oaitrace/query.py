@@ -17,7 +17,8 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, null, or_, select
+from sqlalchemy import ColumnElement, Row, Select, inspect, null, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from oaitrace._overview_reports import TagName, TimelineReport, TimelineRow
 from oaitrace._report_scope import fetch_rows
@@ -381,6 +382,7 @@ class Query:
 
     def __init__(self, database_url: str | None = None) -> None:
         self._engine = create_engine(resolve_database_url(database_url), create=False, reports=True)
+        self._has_summary_tables: bool | None = None
 
     def requests(
         self,
@@ -666,7 +668,24 @@ class Query:
             since=None if since is None else _as_utc("since", since),
             until=None if until is None else _as_utc("until", until),
             conditions=tuple(_filter_condition(name, value) for name, value in filters.items()),
+            summaries=self._summary_tables(),
         )
+
+    def _summary_tables(self) -> bool:
+        """Whether the database has the hour summaries' tables (0006), asked once.
+
+        A database not yet upgraded (its application still runs an older
+        oaitrace) is read as before, without summaries.
+        """
+        if self._has_summary_tables is None:
+            try:
+                inspector = inspect(self._engine)
+                self._has_summary_tables = all(
+                    inspector.has_table(name) for name in ("request_hours", "hour_summaries")
+                )
+            except SQLAlchemyError:
+                return False  # the report's own query says what is wrong
+        return self._has_summary_tables
 
     def close(self) -> None:
         """Close the database connections."""

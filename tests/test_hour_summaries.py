@@ -29,11 +29,12 @@ from oaitrace._latency_samples import Values
 from oaitrace._maintenance import prune
 from oaitrace._report_types import LatencyReport, LatencyRow, UsageReport
 from oaitrace.query import Query
-from oaitrace.storage import Store
+from oaitrace.storage import Store, current_revision
 from oaitrace.storage._engine import create_engine
 from oaitrace.storage._hours import REQUEST_HOURS, hour_of
 from oaitrace.storage._models import HourSummaryRow
 from tests.factories import make_record
+from tests.test_migrations_upgrade import insert_at
 
 _UTC = datetime.timezone.utc
 SUMMARIES = HourSummaryRow.__table__
@@ -568,3 +569,17 @@ def test_ratelimit_summaries_are_read(stored: tuple[str, list[Record]]) -> None:
         rows = ratelimit_rows(query.ratelimits(by=("model",)))
 
     assert rows[("forged-model",)][:3] == (1, 7, 3)
+
+
+def test_a_database_not_yet_upgraded_is_read_without_summaries(database_url: str) -> None:
+    """At revision 0005 (its application runs an older oaitrace) every report still answers."""
+    record_id = insert_at(database_url, "0005")
+    with Query(database_url) as query:
+        latency = query.latency(by=("model",))
+        usage = query.usage(by=("tag:user",))
+        limits = query.ratelimits(by=("hour", "model"))
+
+    assert current_revision(database_url) == "0005"
+    assert record_id
+    # The old row carries no rate-limit headers: no rows, and no error.
+    assert (latency.total.duration.p50, usage.total.requests, limits.rows) == (431.25, 1, [])
