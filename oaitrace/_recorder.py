@@ -41,6 +41,7 @@ from ._otel import Telemetry, capture_content_from_env
 from ._parse import parse
 from ._policy import ContentPolicy, PolledUsage, RedactHook
 from ._spool import DEFAULT_SPOOL_MAX_BYTES, Spool, spool_directory
+from ._summariser import HourSummariser
 from .pricing import Cost, CostReason, Pricer
 from .storage import Store, resolve_database_url
 
@@ -194,6 +195,7 @@ class Recorder:
         self._flush_interval = flush_interval
         self._capture_limit = capture_limit
         self._store: Store | None = None
+        self._summariser = HourSummariser(self.database_url)
         # When the batch being stored was started (monotonic); None between batches.
         self._storing_since: float | None = None
         self._closed = False
@@ -387,6 +389,7 @@ class Recorder:
                 self._drain()
                 self._drained.set()
                 self._replay_when_due()
+                self._summariser.after_store()
             except Exception as exc:
                 self.report_internal_error(exc)
                 self._drained.set()

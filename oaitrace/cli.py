@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -521,6 +522,36 @@ def db_upgrade_command(*, database: str | None) -> None:
     url = resolve_database_url(database)
     upgrade(url)
     click.echo(f"{_display_url(url)} is at revision {current_revision(url)} (head)")
+
+
+@db_group.command("summarise")
+@_database_option
+@click.option(
+    "--since",
+    type=TIME,
+    default=None,
+    metavar="WHEN",
+    help="Only hours from then (24h, 7d, ISO time). Default: every hour recorded.",
+)
+def db_summarise_command(*, database: str | None, since: datetime.datetime | None) -> None:
+    """Summarise every complete hour and day, so the first reports over them are quick.
+
+    Reports keep what they compute of each complete hour (usage, rate
+    limits, latency) and reuse it; recorders summarise each hour as it ends.
+    Hours recorded before either did (a database upgraded from an older
+    oaitrace) are summarised by the first report over them, or here.
+    Running it again only checks them.
+
+    \b
+    Example:
+        oaitrace db summarise -d traces.db --since 30d
+    """
+    start = time.monotonic()
+    with _open_query(database) as query:
+        query.usage(by=("model", "endpoint"), since=since)
+        query.ratelimits(by=("model",), since=since)
+        query.latency(by=("model", "endpoint"), since=since)
+    click.echo(f"Summaries are ready ({time.monotonic() - start:.1f} s).")
 
 
 @db_group.command("current")

@@ -20,14 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
+import oaitrace
 from oaitrace._exchange import Record
-from oaitrace._hour_summaries import day_kind
+from oaitrace._hour_summaries import HOUR, day_kind
 from oaitrace._latency_hours import SUMMARY_KIND, pack
 from oaitrace._latency_samples import Values
 from oaitrace._maintenance import prune
 from oaitrace._report_types import LatencyReport, LatencyRow, UsageReport
+from oaitrace._summariser import HourSummariser
+from oaitrace.cli import cli
 from oaitrace.query import Query
 from oaitrace.storage import Store, current_revision
 from oaitrace.storage._engine import create_engine
@@ -35,6 +39,7 @@ from oaitrace.storage._hours import REQUEST_HOURS, hour_of
 from oaitrace.storage._models import HourSummaryRow
 from tests.factories import make_record
 from tests.test_migrations_upgrade import insert_at
+from tests.test_recorder import chat_exchange
 
 _UTC = datetime.timezone.utc
 SUMMARIES = HourSummaryRow.__table__
@@ -583,3 +588,86 @@ def test_a_database_not_yet_upgraded_is_read_without_summaries(database_url: str
     assert record_id
     # The old row carries no rate-limit headers: no rows, and no error.
     assert (latency.total.duration.p50, usage.total.requests, limits.rows) == (431.25, 1, [])
+
+
+# --- the recorder's summariser ------------------------------------------------------------
+
+
+def summary_kinds(url: str) -> dict[datetime.datetime, set[str]]:
+    engine = create_engine(url, create=False)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(select(SUMMARIES.c.hour, SUMMARIES.c.kind)).all()
+    finally:
+        engine.dispose()
+    kinds: dict[datetime.datetime, set[str]] = {}
+    for hour, kind in rows:
+        kinds.setdefault(hour, set()).add(kind)
+    return kinds
+
+
+def test_the_summariser_summarises_each_hour_and_day_as_it_ends(
+    stored: tuple[str, list[Record]],
+) -> None:
+    """An hour that ends gets its usage, rate limits and latency summarised; a day, its latency."""
+    url, _records = stored
+    day = (START + datetime.timedelta(days=1)).replace(hour=0)
+    summariser = HourSummariser(url)
+    quarter = datetime.timedelta(minutes=15)
+
+    first = summariser.after_store(now=day - datetime.timedelta(minutes=40))
+    same_hour = summariser.after_store(now=day - datetime.timedelta(minutes=20))
+    nothing_yet = summary_kinds(url)
+    next_hour = summariser.after_store(now=day + quarter + datetime.timedelta(minutes=5))
+    kinds = summary_kinds(url)
+
+    hour_kinds = {"usage/1", "ratelimits/1", "latency/1"}
+    assert (first, same_hour, nothing_yet, next_hour) == (False, False, {}, True)
+    assert hour_kinds <= kinds[day - HOUR]  # the hour that ended
+    assert hour_kinds <= kinds[day - 2 * HOUR]  # and the one before (late attempts)
+    assert "latency/1/day" in kinds[day - datetime.timedelta(days=1)]
+    assert day not in kinds
+
+
+def test_the_summariser_never_raises(tmp_path: Path) -> None:
+    """A database it cannot read leaves recording alone: the reports summarise later."""
+    summariser = HourSummariser(f"sqlite:///{tmp_path / 'missing.db'}")
+    now = datetime.datetime.now(_UTC)
+
+    summariser.after_store(now=now - HOUR)
+
+    assert summariser.after_store(now=now) is True
+
+
+def test_the_recorders_writer_asks_the_summariser(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each round of the writer ends with the summariser's cheap check."""
+    calls: list[datetime.datetime | None] = []
+    monkeypatch.setattr(HourSummariser, "after_store", lambda self, now=None: calls.append(now))
+    recorder = oaitrace.Recorder(database_url=f"sqlite:///{tmp_path / 'traces.db'}")
+    try:
+        recorder.emit(chat_exchange())  # type: ignore[arg-type]
+        assert recorder.flush(10)
+    finally:
+        recorder.close()
+
+    assert calls
+
+
+def test_db_summarise_prepares_every_complete_hour(
+    sqlite_stored: tuple[Path, list[Record]],
+) -> None:
+    """`oaitrace db summarise` leaves every complete hour with its three summaries."""
+    path, records = sqlite_stored
+    url = f"sqlite:///{path}"
+    result = CliRunner().invoke(cli, ["db", "summarise", "-d", str(path)])
+    kinds = summary_kinds(url)
+    ended = datetime.datetime.now(_UTC) - datetime.timedelta(minutes=15)
+    complete_hours = {
+        hour_of(r.started_at) for r in records if hour_of(r.started_at) + HOUR <= hour_of(ended)
+    }
+
+    assert result.exit_code == 0, result.output
+    assert "Summaries are ready" in result.output
+    assert all({"usage/1", "ratelimits/1", "latency/1"} <= kinds[hour] for hour in complete_hours)
