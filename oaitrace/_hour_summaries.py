@@ -51,6 +51,7 @@ __all__ = [
     "fetch_driver_rows",
     "read_hours",
     "store_summaries",
+    "summarised_kinds",
 ]
 
 SUMMARIES: Final[Table] = HourSummaryRow.__table__  # type: ignore[assignment]
@@ -150,6 +151,18 @@ def read_hours(
             if version and day not in valid_days
         },
     )
+
+
+def summarised_kinds(scope: Scope, prefix: str, since: datetime.datetime) -> list[str]:
+    """The kinds starting with `prefix` stored for some hour from `since` on (tag groupings)."""
+    columns = SUMMARIES.c
+    statement = (
+        select(columns.kind)
+        .where(columns.hour >= since, columns.kind.startswith(prefix, autoescape=True))
+        .distinct()
+    )
+    with scope.engine.connect() as connection:
+        return sorted(connection.execute(statement).scalars())
 
 
 def fetch_driver_rows(connection: Connection, statement: Any) -> list[Any]:

@@ -2,29 +2,29 @@
 
 Reports summarise what they read and find missing (`oaitrace._hour_summaries`),
 so the first report over a long period would pay for every hour. The
-recorder's writer sees the hours end: once per hour it asks the reports
-over the hours that just ended (and the one before, for late attempts), and
-once per day over the day that ended, so their summaries are ready.
-Hours from before the process started stay the reports' to summarise.
+recorder's writer sees the hours end: once per hour it runs the reports over
+the hours that just ended (and the one before, for late attempts), and once
+per day over the day that ended, so their summaries are ready. Usage per tag
+is summarised for the tags reports grouped by lately. Hours from before the
+process started stay the reports' to summarise.
 """
 
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import structlog
 
-from oaitrace._hour_summaries import DAY, HOUR, SUMMARISE_AFTER
+from oaitrace._hour_summaries import DAY, HOUR, SUMMARISE_AFTER, summarised_kinds
 from oaitrace._log import logger
+from oaitrace.storage._engine import create_engine
 from oaitrace.storage._hours import hour_of
-
-if TYPE_CHECKING:
-    from oaitrace.query import Query
 
 __all__ = ["EVENT_SUMMARISING_FAILED", "HourSummariser"]
 
 EVENT_SUMMARISING_FAILED: Final = "oaitrace.summarising_failed"
+_USAGE_BY_TAG: Final = "usage/1/"
 
 
 class HourSummariser:
@@ -39,7 +39,7 @@ class HourSummariser:
         self._through: datetime.datetime | None = None
 
     def after_store(self, now: datetime.datetime | None = None) -> bool:
-        """Summarise what ended since the last call; True if it asked the reports.
+        """Summarise what ended since the last call; True if it ran the reports.
 
         Cheap when no hour ended (a comparison). Never raises: a failure is
         logged at debug level and left to the reports, which summarise what
@@ -50,29 +50,34 @@ class HourSummariser:
         if previous is None or end <= previous:
             return False
         try:
-            self._summarise(since=previous - HOUR, until=end)
-            if end.date() != previous.date():
-                day = end.replace(hour=0)
-                self._summarise_day(since=day - DAY, until=day)
+            self._summarise(
+                since=previous - HOUR, until=end, day_ended=end.date() != previous.date()
+            )
         except Exception as exc:
             if structlog.is_configured():
                 logger.debug(EVENT_SUMMARISING_FAILED, error=f"{exc.__class__.__name__}: {exc}")
         return True
 
-    def _summarise(self, since: datetime.datetime, until: datetime.datetime) -> None:
-        with self._open() as query:
-            query.usage(by=("model", "endpoint"), since=since, until=until)
-            query.ratelimits(by=("model",), since=since, until=until)
-            query.latency(by=("model", "endpoint"), since=since, until=until)
-
-    def _summarise_day(self, since: datetime.datetime, until: datetime.datetime) -> None:
-        # The day's hours are summarised by now: this stores the day's merge.
-        with self._open() as query:
-            query.latency(by=("model", "endpoint"), since=since, until=until)
-
-    def _open(self) -> Query:
-        """A Query for one pass, closed after it: no connection outlives it (forks stay safe)."""
+    def _summarise(
+        self, since: datetime.datetime, until: datetime.datetime, *, day_ended: bool
+    ) -> None:
         # Imported here: the reports are loaded once an hour ends, not with the recorder.
-        from oaitrace.query import Query  # noqa: PLC0415
+        from oaitrace import _reports  # noqa: PLC0415
+        from oaitrace._report_scope import Scope  # noqa: PLC0415
 
-        return Query(self._database_url)
+        # An engine for this pass only: no connection outlives it (forks stay safe).
+        engine = create_engine(self._database_url, create=False, reports=True)
+        try:
+            scope = Scope(engine=engine, since=since, until=until, conditions=())
+            _reports.usage(scope, ("model", "endpoint"))
+            _reports.ratelimits(scope, ("model",))
+            _reports.latency(scope, ("model", "endpoint"))
+            for kind in summarised_kinds(scope, _USAGE_BY_TAG, since - DAY):
+                _reports.usage(scope, (kind[len(_USAGE_BY_TAG) :],))
+            if day_ended:
+                # The day's hours are summarised by now: this stores the day's merge.
+                day = until.replace(hour=0)
+                day_scope = Scope(engine=engine, since=day - DAY, until=day, conditions=())
+                _reports.latency(day_scope, ("model", "endpoint"))
+        finally:
+            engine.dispose()

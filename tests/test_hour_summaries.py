@@ -618,10 +618,12 @@ def test_the_summariser_summarises_each_hour_and_day_as_it_ends(
     first = summariser.after_store(now=day - datetime.timedelta(minutes=40))
     same_hour = summariser.after_store(now=day - datetime.timedelta(minutes=20))
     nothing_yet = summary_kinds(url)
+    with Query(url) as query:  # a report by tag, earlier that day
+        query.usage(by=("tag:user",), since=day - 5 * HOUR, until=day - 3 * HOUR)
     next_hour = summariser.after_store(now=day + quarter + datetime.timedelta(minutes=5))
     kinds = summary_kinds(url)
 
-    hour_kinds = {"usage/1", "ratelimits/1", "latency/1"}
+    hour_kinds = {"usage/1", "ratelimits/1", "latency/1", "usage/1/tag:user"}
     assert (first, same_hour, nothing_yet, next_hour) == (False, False, {}, True)
     assert hour_kinds <= kinds[day - HOUR]  # the hour that ended
     assert hour_kinds <= kinds[day - 2 * HOUR]  # and the one before (late attempts)
