@@ -1,11 +1,11 @@
 """Reports of sums, minimums and maximums through hour summaries: each complete hour's, combined.
 
 A summary holds one hour's aggregates per unit: per model and endpoint,
-per model, or per value of one tag (kind `<report>/<version>` or
-`<report>/<version>/tag:<name>`, made when a report first groups by that
-tag). Aggregates of hours combine into those of the period (a count adds
-up, a minimum is the least of the hours' ...), so no day summaries are
-needed: a month is 720 small payloads combined in Python. See
+per model, or per values of other keys and tags (kind `<report>/<version>`
+or `<report>/<version>/<keys>`, made when a report first groups by them).
+Aggregates of hours combine into those of the period (a count adds up, a
+minimum is the least of the hours' ...), so no day summaries are needed:
+a month is 720 small payloads combined in Python. See
 `oaitrace._hour_summaries` for when a summary holds.
 """
 
@@ -65,8 +65,10 @@ class HourAggregates:
     """What one report keeps per hour and unit, and how hours combine.
 
     `kind`: the report and its format ("usage/1"); `units`: the keys a
-    summary keeps apart (model and endpoint, or model); `tags`: whether one
-    tag may take their place; `where`: which attempts count; `decode`: a
+    summary keeps apart (model and endpoint, or model); `tags`, `alone`:
+    whether tags, which other keys, may take their place (a summary of
+    their own: "usage/1/project", "usage/1/model,tag:user"); `where`: which
+    attempts count; `decode`: a
     row of `aggregates` as the values to combine, one `combine` each;
     `to_json` / `from_json`: those values in a payload (exact decimals,
     timestamps as text).
@@ -75,6 +77,7 @@ class HourAggregates:
     kind: str
     units: tuple[str, ...]
     tags: bool
+    alone: frozenset[str]
     aggregates: tuple[ColumnElement[Any], ...]
     where: tuple[ColumnElement[bool], ...]
     decode: Callable[[Sequence[Any]], list[Any]]
@@ -87,13 +90,15 @@ class HourAggregates:
         keys = [key for key in by if key not in _TIME_KEYS]
         if set(keys) <= set(self.units):
             return self.kind
-        if self.tags and len(keys) == 1 and is_tag(keys[0]):
-            return f"{self.kind}/{keys[0]}"
+        own = all(key in self.alone or (self.tags and is_tag(key)) for key in keys)
+        if own and not any("," in key for key in keys):
+            # One kind per set of keys, whatever their order in `by`.
+            return f"{self.kind}/{','.join(sorted(keys))}"
         return None
 
     def rows(self, scope: Scope, by: Sequence[str], kind: str) -> list[tuple[Any, ...]]:
         """One row per group: its `by` values, then its values combined over every hour."""
-        unit_keys = list(self.units) if kind == self.kind else [kind[len(self.kind) + 1 :]]
+        unit_keys = list(self.units) if kind == self.kind else kind[len(self.kind) + 1 :].split(",")
         label = time_bucket(scope.dialect, "hour").label("hour")
         units = [
             group_expression(scope.dialect, key).label(f"u{index}")

@@ -35,6 +35,7 @@ from oaitrace._grouping import grouped_rows
 from oaitrace._hour_aggregates import HourAggregates, add, greatest, least
 from oaitrace._latency_report import latency, nearest_rank
 from oaitrace._report_scope import (
+    COLUMN_KEYS,
     GROUP_KEYS,
     REQUESTS,
     Scope,
@@ -144,12 +145,13 @@ def usage(scope: Scope, by: Sequence[str]) -> UsageReport:
 
 
 def _usage_by_hour(dialect: str) -> HourAggregates:
-    """What `usage` keeps of each hour: per model and endpoint, or per tag value."""
+    """What `usage` keeps of each hour: per model and endpoint, or per value of one key or tag."""
     unpriced = and_(_C.cost_usd.is_(None), _C.status_code < 400)
     return HourAggregates(
         kind="usage/1",
         units=("model", "endpoint"),
         tags=True,
+        alone=frozenset(COLUMN_KEYS),
         aggregates=(
             func.count(),
             count_if(is_error()),
@@ -315,6 +317,7 @@ def ratelimits(scope: Scope, by: Sequence[str], bucket: str = "hour") -> RateLim
         kind="ratelimits/1",
         units=("model",),
         tags=False,
+        alone=frozenset(),
         aggregates=aggregates,
         where=(or_(has_headers, limited),),
         decode=list,

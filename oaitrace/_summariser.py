@@ -4,8 +4,8 @@ Reports summarise what they read and find missing (`oaitrace._hour_summaries`),
 so the first report over a long period would pay for every hour. The
 recorder's writer sees the hours end: once per hour it runs the reports over
 the hours that just ended (and the one before, for late attempts), and once
-per day over the day that ended, so their summaries are ready. Usage per tag
-is summarised for the tags reports grouped by lately. Hours from before the
+per day over the day that ended, so their summaries are ready. Usage per
+other key or tag is summarised for those reports grouped by lately. Hours from before the
 process started stay the reports' to summarise.
 """
 
@@ -24,7 +24,7 @@ from oaitrace.storage._hours import hour_of
 __all__ = ["EVENT_SUMMARISING_FAILED", "HourSummariser"]
 
 EVENT_SUMMARISING_FAILED: Final = "oaitrace.summarising_failed"
-_USAGE_BY_TAG: Final = "usage/1/"
+_USAGE_BY_OTHER_KEYS: Final = "usage/1/"
 
 
 class HourSummariser:
@@ -72,8 +72,8 @@ class HourSummariser:
             _reports.usage(scope, ("model", "endpoint"))
             _reports.ratelimits(scope, ("model",))
             _reports.latency(scope, ("model", "endpoint"))
-            for kind in summarised_kinds(scope, _USAGE_BY_TAG, since - DAY):
-                _reports.usage(scope, (kind[len(_USAGE_BY_TAG) :],))
+            for kind in summarised_kinds(scope, _USAGE_BY_OTHER_KEYS, since - DAY):
+                _reports.usage(scope, tuple(kind[len(_USAGE_BY_OTHER_KEYS) :].split(",")))
             if day_ended:
                 # The day's hours are summarised by now: this stores the day's merge.
                 day = until.replace(hour=0)

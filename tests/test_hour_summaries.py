@@ -74,6 +74,8 @@ def attempts(seed: int = 7) -> list[Record]:
             make_record(
                 started_at=moment,
                 tags={"feature": "search"} if user is None else {"user": user},
+                project=rng.choice(["proj_a", "proj_b", None]),
+                api_key_fingerprint=rng.choice(["sk-...a1b2", "sk-...c3d4", None]),
                 input_tokens=tokens_in,
                 cached_input_tokens=rng.randrange(0, tokens_in + 1),
                 output_tokens=tokens_out,
@@ -387,6 +389,9 @@ def expected_usage(
             "day": record.started_at.strftime("%Y-%m-%d"),
             "hour": record.started_at.strftime("%Y-%m-%d %H:00"),
             "tag:user": record.tags.get("user"),
+            "project": record.project,
+            "api_key": record.api_key_fingerprint,
+            "status": record.status_code,
         }
         groups.setdefault(tuple(values[name] for name in by), []).append(record)
         groups.setdefault(("all",), []).append(record)
@@ -436,6 +441,11 @@ USAGE_BYS = [
     ("hour",),
     ("tag:user",),
     ("tag:user", "day"),
+    ("project",),
+    ("api_key", "hour"),
+    ("status",),
+    ("tag:user", "model"),
+    ("project", "endpoint", "day"),
 ]
 
 
@@ -620,10 +630,17 @@ def test_the_summariser_summarises_each_hour_and_day_as_it_ends(
     nothing_yet = summary_kinds(url)
     with Query(url) as query:  # a report by tag, earlier that day
         query.usage(by=("tag:user",), since=day - 5 * HOUR, until=day - 3 * HOUR)
+        query.usage(by=("project", "model"), since=day - 5 * HOUR, until=day - 3 * HOUR)
     next_hour = summariser.after_store(now=day + quarter + datetime.timedelta(minutes=5))
     kinds = summary_kinds(url)
 
-    hour_kinds = {"usage/1", "ratelimits/1", "latency/1", "usage/1/tag:user"}
+    hour_kinds = {
+        "usage/1",
+        "ratelimits/1",
+        "latency/1",
+        "usage/1/tag:user",
+        "usage/1/model,project",
+    }
     assert (first, same_hour, nothing_yet, next_hour) == (False, False, {}, True)
     assert hour_kinds <= kinds[day - HOUR]  # the hour that ended
     assert hour_kinds <= kinds[day - 2 * HOUR]  # and the one before (late attempts)
