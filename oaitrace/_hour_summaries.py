@@ -10,7 +10,7 @@ version is still the hour's and reads from `requests` only the rest: the
 edges of the period, the hours not ended yet, and the hours whose summary
 is missing or stale, which it then summarises in turn.
 
-Complete days are summarised too (kind + "/day"), valid while the sum of
+Complete days are summarised too ("day:" + kind), valid while the sum of
 their hours' versions is unchanged: a month is then thirty summaries per
 group to merge, not 720. An hour without a version has no attempts: it is
 neither read nor summarised.
@@ -92,8 +92,8 @@ class HourRead:
 
 
 def day_kind(kind: str) -> str:
-    """The kind of the day summaries of `kind`."""
-    return f"{kind}/day"
+    """The kind of the day summaries of `kind` (a prefix, so kinds of hours never start so)."""
+    return f"day:{kind}"
 
 
 def read_hours(

@@ -1,6 +1,7 @@
 """`latency` through hour and day summaries: each model and endpoint's sorted values.
 
-Grouped by model, endpoint, day or hour and not filtered, a month's latency
+Grouped by model, endpoint, day or hour (or by other keys, which get
+summaries of their own) and not filtered, a month's latency
 is the summaries of its complete days (and of the hours around them) merged,
 plus the few attempts read from `requests`; see `oaitrace._hour_summaries`
 for when a summary holds. The values are the very doubles stored, so the
@@ -17,7 +18,7 @@ from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Connection, select
+from sqlalchemy import ColumnElement, Connection
 
 from oaitrace._hour_summaries import (
     DAY,
@@ -29,82 +30,108 @@ from oaitrace._hour_summaries import (
     store_summaries,
 )
 from oaitrace._latency_samples import Samples, Values, collect
-from oaitrace._report_scope import COLUMN_KEYS, REQUESTS, Scope, succeeded, time_bucket
+from oaitrace._report_scope import (
+    COLUMN_KEYS,
+    REQUESTS,
+    Scope,
+    group_expression,
+    is_tag,
+    select_requests,
+    succeeded,
+    time_bucket,
+)
 from oaitrace._report_types import GroupValue
 
-__all__ = ["SUMMARISED_KEYS", "SUMMARY_KIND", "pack", "samples_through_hours"]
+__all__ = ["SUMMARY_KIND", "kind_for", "pack", "samples_through_hours"]
 
-# The groupings a summary can answer: it holds each model and endpoint apart.
-SUMMARISED_KEYS: Final = frozenset({"model", "endpoint", "day", "hour"})
 # The format is part of the kind: another oaitrace's summaries are ignored.
 SUMMARY_KIND: Final = "latency/1"
+# What the summaries of SUMMARY_KIND keep apart; other groupings get a kind
+# of their own, made on first use ("latency/1/project").
+_UNITS: Final = ("model", "endpoint")
+_TIME_KEYS: Final = frozenset({"day", "hour"})
 _LENGTH: Final = struct.Struct("<I")
 _LITTLE_ENDIAN: Final = sys.byteorder == "little"
 _C = REQUESTS.c
 
-# (start of the hour or day, model, endpoint)
-_Unit = tuple[datetime.datetime, GroupValue, GroupValue]
-_Group = tuple[GroupValue, GroupValue]
+# (start of the hour or day, the unit's key values...)
+_Unit = tuple[Any, ...]
+# The unit's key values: model and endpoint, say.
+_Group = tuple[GroupValue, ...]
+
+
+def kind_for(by: Sequence[str]) -> str | None:
+    """The kind of summary a grouping can be answered from; None if it cannot."""
+    keys = [key for key in by if key not in _TIME_KEYS]
+    if set(keys) <= set(_UNITS):
+        return SUMMARY_KIND
+    if all(key in COLUMN_KEYS or is_tag(key) for key in keys) and not any(
+        "," in key for key in keys
+    ):
+        return f"{SUMMARY_KIND}/{','.join(sorted(keys))}"
+    return None
 
 
 def samples_through_hours(
-    scope: Scope, by: Sequence[str]
-) -> tuple[dict[tuple[GroupValue, ...], Samples], Samples]:
-    """Each group's samples, and all: complete days' and hours' from summaries, the rest read.
+    scope: Scope, by: Sequence[str], kind: str
+) -> tuple[dict[tuple[GroupValue, ...], Samples], Samples | None]:
+    """Each group's samples: complete days' and hours' from summaries, the rest read.
 
-    The hours and days read from `requests` are summarised on the way. The
-    total of a report by hour still comes from the day summaries: the hours'
-    700 runs merge slower than the days' 30.
+    The hours and days read from `requests` are summarised on the way. For
+    a report by hour, also all samples together, from the day summaries:
+    the hours' 700 runs merge slower than the days' 30 (otherwise the
+    groups together are all).
     """
+    unit_keys = list(_UNITS) if kind == SUMMARY_KIND else kind[len(SUMMARY_KIND) + 1 :].split(",")
     per_hour = "hour" in by
     columns = (
         time_bucket(scope.dialect, "hour"),
-        COLUMN_KEYS["model"](),
-        _C.endpoint,
+        *(group_expression(scope.dialect, key) for key in unit_keys),
         _C.duration_ms,
         _C.processing_ms,
         _C.ttft_ms,
     )
+    tags = [key for key in unit_keys if is_tag(key)]
 
     def read_attempts(connection: Connection, in_period: ColumnElement[bool]) -> list[Any]:
-        statement = select(*columns).select_from(REQUESTS).where(succeeded(), in_period)
+        statement = select_requests(*columns, by=tags).where(succeeded(), in_period)
         return fetch_driver_rows(connection, statement)
 
-    read = read_hours(scope, SUMMARY_KIND, read_attempts, hours_inside_days=per_hour)
+    read = read_hours(scope, kind, read_attempts, hours_inside_days=per_hour)
     hours: dict[_Unit, Samples] = {}
     read_values: dict[_Unit, Values] = {}
-    for (label, model, endpoint), values in collect(read.rows, 3).items():
-        unit = (_hour_from_label(str(label)), model, endpoint)
-        read_values[unit] = values.sort()
-        hours[unit] = values.samples()
+    for (label, *read_unit), values in collect(read.rows, 1 + len(unit_keys)).items():
+        key = (_hour_from_label(str(label)), *read_unit)
+        read_values[key] = values.sort()
+        hours[key] = values.samples()
     for hour, payload in read.hours.items():
-        for (model, endpoint), samples in _unpack(payload):
-            hours[(hour, model, endpoint)] = samples
+        for unit, samples in _unpack(payload):
+            hours[(hour, *unit)] = samples
     days: dict[_Unit, Samples] = {}
     for day, payload in read.days.items():
-        for (model, endpoint), samples in _unpack(payload):
-            days[(day, model, endpoint)] = samples
-    days.update(_store_new(scope, read, read_values, hours))
+        for unit, samples in _unpack(payload):
+            days[(day, *unit)] = samples
+    days.update(_store_new(scope, kind, read, read_values, hours))
 
     summarised_days = {*read.days, *read.days_to_summarise}
     outside_days = {
         unit: samples for unit, samples in hours.items() if _day_of(unit[0]) not in summarised_days
     }
-    groups = _grouped(hours if per_hour else {**outside_days, **days}, by, per_hour=per_hour)
+    units = hours if per_hour else {**outside_days, **days}
+    groups = _grouped(units, by, unit_keys, per_hour=per_hour)
+    if not per_hour:
+        return groups, None
     return groups, Samples.of([*outside_days.values(), *days.values()])
 
 
 def _grouped(
-    units: Mapping[_Unit, Samples], by: Sequence[str], *, per_hour: bool
+    units: Mapping[_Unit, Samples], by: Sequence[str], unit_keys: Sequence[str], *, per_hour: bool
 ) -> dict[tuple[GroupValue, ...], Samples]:
     groups: dict[tuple[GroupValue, ...], Samples] = {}
-    for (start, model, endpoint), samples in units.items():
-        values: dict[str, GroupValue] = {
-            "day": start.strftime("%Y-%m-%d"),
-            "hour": start.strftime("%Y-%m-%d %H:00") if per_hour else None,
-            "model": model,
-            "endpoint": endpoint,
-        }
+    for (start, *unit), samples in units.items():
+        values: dict[str, GroupValue] = dict(zip(unit_keys, unit, strict=True))
+        values["day"] = start.strftime("%Y-%m-%d")
+        values["hour"] = start.strftime("%Y-%m-%d %H:00") if per_hour else None
         key = tuple(values[name] for name in by)
         group = groups.get(key)
         if group is None:
@@ -115,6 +142,7 @@ def _grouped(
 
 def _store_new(
     scope: Scope,
+    kind: str,
     read: HourRead,
     read_values: Mapping[_Unit, Values],
     hours: Mapping[_Unit, Samples],
@@ -124,18 +152,18 @@ def _store_new(
     Returns the new days' samples: one run each, where their hours were 24.
     """
     by_hour: dict[datetime.datetime, dict[_Group, Values]] = {}
-    for (hour, model, endpoint), values in read_values.items():
-        by_hour.setdefault(hour, {})[(model, endpoint)] = values
+    for (hour, *unit), values in read_values.items():
+        by_hour.setdefault(hour, {})[tuple(unit)] = values
     new_hours = [
         (hour, version, pack(by_hour.get(hour, {})))
         for hour, version in read.hours_to_summarise.items()
     ]
-    store_summaries(scope, SUMMARY_KIND, new_hours)
+    store_summaries(scope, kind, new_hours)
     by_day: dict[datetime.datetime, dict[_Group, Samples]] = {}
-    for (hour, model, endpoint), samples in hours.items():
+    for (hour, *unit), samples in hours.items():
         day = _day_of(hour)
         if day in read.days_to_summarise:
-            by_day.setdefault(day, {}).setdefault((model, endpoint), Samples()).add(samples)
+            by_day.setdefault(day, {}).setdefault(tuple(unit), Samples()).add(samples)
     merged = {
         day: {group: samples.merged() for group, samples in groups.items()}
         for day, groups in by_day.items()
@@ -143,11 +171,11 @@ def _store_new(
     new_days = [
         (day, version, pack(merged.get(day, {}))) for day, version in read.days_to_summarise.items()
     ]
-    store_summaries(scope, day_kind(SUMMARY_KIND), new_days)
+    store_summaries(scope, day_kind(kind), new_days)
     return {
-        (day, model, endpoint): values.samples()
+        (day, *group): values.samples()
         for day, groups in merged.items()
-        for (model, endpoint), values in groups.items()
+        for group, values in groups.items()
     }
 
 
@@ -161,16 +189,16 @@ def _day_of(hour: datetime.datetime) -> datetime.datetime:
 
 
 def pack(groups: Mapping[_Group, Values]) -> bytes:
-    """Sorted values: JSON [model, endpoint, counts] per group, then the doubles.
+    """Sorted values: JSON [unit values..., counts] per group, then the doubles.
 
     The doubles little-endian whatever the machine, so a summary reads the
     same everywhere.
     """
     header = []
     doubles = array("d")
-    for (model, endpoint), values in groups.items():
+    for unit, values in groups.items():
         counts = [len(values.duration), len(values.processing), len(values.ttft)]
-        header.append([model, endpoint, *counts])
+        header.append([*unit, *counts])
         for measure in (values.duration, values.processing, values.network, values.ttft):
             doubles.extend(measure)
     if not _LITTLE_ENDIAN:
@@ -189,12 +217,13 @@ def _unpack(payload: bytes) -> Iterator[tuple[_Group, Samples]]:
     if not _LITTLE_ENDIAN:
         doubles.byteswap()
     position = 0
-    for model, endpoint, durations, processed, ttfts in header:
+    for entry in header:
+        *unit, durations, processed, ttfts = entry
         runs: list[list[Sequence[float]]] = []
         for size in (durations, processed, processed, ttfts):
             runs.append([doubles[position : position + size]])
             position += size
-        yield (model, endpoint), Samples(*runs)
+        yield tuple(unit), Samples(*runs)
 
 
 assert DAY == 24 * HOUR  # noqa: S101 - `_day_of` counts on UTC days of 24 hours

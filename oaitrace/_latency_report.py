@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from oaitrace._latency_hours import SUMMARISED_KEYS, samples_through_hours
+from oaitrace._latency_hours import kind_for, samples_through_hours
 from oaitrace._latency_samples import Samples, collect, nearest_rank
 from oaitrace._report_scope import (
     REQUESTS,
@@ -36,15 +36,18 @@ def latency(scope: Scope, by: Sequence[str]) -> LatencyReport:
     Successful attempts only (status below 400): a fast 429 is not latency.
     Exact nearest-rank percentiles of every value in the period.
     """
-    if not scope.summarised or not set(by) <= SUMMARISED_KEYS:
+    kind = kind_for(by) if scope.summarised else None
+    total: Samples | None = None
+    if kind is None:
         groups = _read_samples(scope, by)
-        total = Samples.of(groups.values())
     else:
-        groups, total = samples_through_hours(scope, by)
+        groups, total = samples_through_hours(scope, by, kind)
     if not by:
-        return LatencyReport(by=(), rows=[], total=total.row({}))
+        return LatencyReport(by=(), rows=[], total=(total or Samples.of(groups.values())).row({}))
     keys = sorted(groups, key=lambda key: tuple((v is None, str(v)) for v in key))
     rows = [groups[key].row(dict(zip(by, key, strict=True))) for key in keys]
+    # After the rows: each group's runs are merged by now where that was cheaper.
+    total = total or Samples.of(groups.values())
     return LatencyReport(by=tuple(by), rows=rows, total=total.row({}))
 
 

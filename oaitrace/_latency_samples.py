@@ -86,6 +86,13 @@ class Samples:
         return (self.duration, self.processing, self.network, self.ttft)
 
     def row(self, group: Mapping[str, GroupValue]) -> LatencyRow:
+        """The group's percentiles. Runs it had to merge stay merged, one sorted run each:
+        a total made of the groups afterwards bisects those instead of merging again."""
+        for runs in self.runs():
+            if _merging_is_cheaper(runs):
+                merged = _merge(runs)
+                merged.sort()
+                runs[:] = [merged]
         duration, processing, network, ttft = (percentiles_of_runs(runs) for runs in self.runs())
         return LatencyRow(
             group=group,
@@ -131,7 +138,7 @@ def percentiles_of_runs(runs: Sequence[Sequence[float]]) -> Percentiles:
     count = sum(len(run) for run in runs)
     if count == 0:
         return Percentiles(count=0, p50=None, p95=None, p99=None)
-    if len(runs) > 1 and len(runs) * _VALUES_PER_RUN_TO_BISECT > count:
+    if _merging_is_cheaper(runs):
         merged = _merge(runs)
         merged.sort()
         runs = [merged]
@@ -143,6 +150,11 @@ def percentiles_of_runs(runs: Sequence[Sequence[float]]) -> Percentiles:
             _kth_smallest(runs, max(1, math.ceil(fraction * count))) for fraction in _FRACTIONS
         )
     return Percentiles(count=count, p50=p50, p95=p95, p99=p99)
+
+
+def _merging_is_cheaper(runs: Sequence[Sequence[float]]) -> bool:
+    """Whether merging the runs costs less than bisecting them (see _VALUES_PER_RUN_TO_BISECT)."""
+    return len(runs) > 1 and len(runs) * _VALUES_PER_RUN_TO_BISECT > sum(len(r) for r in runs)
 
 
 def _merge(runs: Sequence[Sequence[float]]) -> list[float]:

@@ -25,6 +25,8 @@ __all__ = ["EVENT_SUMMARISING_FAILED", "HourSummariser"]
 
 EVENT_SUMMARISING_FAILED: Final = "oaitrace.summarising_failed"
 _USAGE_BY_OTHER_KEYS: Final = "usage/1/"
+_LATENCY_BY_OTHER_KEYS: Final = "latency/1/"
+_RATELIMITS_BY_OTHER_KEYS: Final = "ratelimits/1/"
 
 
 class HourSummariser:
@@ -72,8 +74,13 @@ class HourSummariser:
             _reports.usage(scope, ("model", "endpoint"))
             _reports.ratelimits(scope, ("model",))
             _reports.latency(scope, ("model", "endpoint"))
-            for kind in summarised_kinds(scope, _USAGE_BY_OTHER_KEYS, since - DAY):
-                _reports.usage(scope, tuple(kind[len(_USAGE_BY_OTHER_KEYS) :].split(",")))
+            for prefix, report in (
+                (_USAGE_BY_OTHER_KEYS, _reports.usage),
+                (_LATENCY_BY_OTHER_KEYS, _reports.latency),
+                (_RATELIMITS_BY_OTHER_KEYS, _reports.ratelimits),
+            ):
+                for kind in summarised_kinds(scope, prefix, since - DAY):
+                    report(scope, tuple(kind[len(prefix) :].split(",")))
             if day_ended:
                 # The day's hours are summarised by now: this stores the day's merge.
                 day = until.replace(hour=0)

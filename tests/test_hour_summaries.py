@@ -146,17 +146,25 @@ def expected_rows(
             until is not None and record.started_at >= until
         ):
             continue
-        values = {
-            "model": record.request_model or record.response_model,
-            "endpoint": record.endpoint,
-            "day": record.started_at.strftime("%Y-%m-%d"),
-            "hour": record.started_at.strftime("%Y-%m-%d %H:00"),
-        }
-        key = tuple(values[name] for name in by)
+        key = tuple(group_values(record)[name] for name in by)
         groups.setdefault(key, []).append(record)
         if by:
             groups.setdefault(("all",), []).append(record)
     return {key: measured(group) for key, group in groups.items()}
+
+
+def group_values(record: Record) -> dict[str, object]:
+    """What each --by key groups this attempt under."""
+    return {
+        "model": record.request_model or record.response_model,
+        "endpoint": record.endpoint,
+        "day": record.started_at.strftime("%Y-%m-%d"),
+        "hour": record.started_at.strftime("%Y-%m-%d %H:00"),
+        "tag:user": record.tags.get("user"),
+        "project": record.project,
+        "api_key": record.api_key_fingerprint,
+        "status": record.status_code,
+    }
 
 
 def measured(records: Sequence[Record]) -> tuple[object, ...]:
@@ -202,7 +210,17 @@ def summaries_stored(url: str) -> int:
         engine.dispose()
 
 
-BYS = [(), ("model",), ("model", "endpoint"), ("day",), ("hour", "model"), ("endpoint", "day")]
+BYS = [
+    (),
+    ("model",),
+    ("model", "endpoint"),
+    ("day",),
+    ("hour", "model"),
+    ("endpoint", "day"),
+    ("project",),
+    ("tag:user", "day"),
+    ("api_key", "model", "hour"),
+]
 RANGES = {
     "everything": (None, None),
     "inside hours": (
@@ -383,17 +401,7 @@ def expected_usage(
             until is not None and record.started_at >= until
         ):
             continue
-        values = {
-            "model": record.request_model or record.response_model,
-            "endpoint": record.endpoint,
-            "day": record.started_at.strftime("%Y-%m-%d"),
-            "hour": record.started_at.strftime("%Y-%m-%d %H:00"),
-            "tag:user": record.tags.get("user"),
-            "project": record.project,
-            "api_key": record.api_key_fingerprint,
-            "status": record.status_code,
-        }
-        groups.setdefault(tuple(values[name] for name in by), []).append(record)
+        groups.setdefault(tuple(group_values(record)[name] for name in by), []).append(record)
         groups.setdefault(("all",), []).append(record)
     return {key: summed(group) for key, group in groups.items()}
 
@@ -507,12 +515,7 @@ def expected_ratelimits(
         )
         if not headers and record.status_code != 429:
             continue
-        values = {
-            "model": record.request_model or record.response_model,
-            "day": record.started_at.strftime("%Y-%m-%d"),
-            "hour": record.started_at.strftime("%Y-%m-%d %H:00"),
-        }
-        groups.setdefault(tuple(values[name] for name in by), []).append(record)
+        groups.setdefault(tuple(group_values(record)[name] for name in by), []).append(record)
     return {key: limits(group) for key, group in groups.items()}
 
 
@@ -559,7 +562,11 @@ def ratelimit_rows(report: Any) -> dict[tuple[object, ...], tuple[object, ...]]:
     }
 
 
-@pytest.mark.parametrize("by", [("model",), ("hour", "model"), ("day",), ("hour",)], ids=",".join)
+@pytest.mark.parametrize(
+    "by",
+    [("model",), ("hour", "model"), ("day",), ("hour",), ("endpoint",), ("project", "day")],
+    ids=",".join,
+)
 def test_ratelimits_are_exact_from_summaries(
     stored: tuple[str, list[Record]], by: tuple[str, ...]
 ) -> None:
@@ -644,7 +651,7 @@ def test_the_summariser_summarises_each_hour_and_day_as_it_ends(
     assert (first, same_hour, nothing_yet, next_hour) == (False, False, {}, True)
     assert hour_kinds <= kinds[day - HOUR]  # the hour that ended
     assert hour_kinds <= kinds[day - 2 * HOUR]  # and the one before (late attempts)
-    assert "latency/1/day" in kinds[day - datetime.timedelta(days=1)]
+    assert day_kind(SUMMARY_KIND) in kinds[day - datetime.timedelta(days=1)]
     assert day not in kinds
 
 
