@@ -180,6 +180,8 @@ _ATTEMPT_COLUMNS = (
     "request_id",
     "id",
 )
+# Since 0007: every other --by column, so grouping reads no table row either.
+_GROUP_COLUMNS = ("operation", "host", "project", "organization", "service_tier")
 
 
 class RequestRow(Base):
@@ -299,6 +301,7 @@ class RequestRow(Base):
         Index(
             "ix_requests_failed",
             *_ATTEMPT_COLUMNS,
+            *_GROUP_COLUMNS,
             sqlite_where=text(_FAILED),
             postgresql_where=text(_FAILED),
         ),
@@ -317,6 +320,7 @@ class RequestRow(Base):
             "ix_requests_retried",
             *_ATTEMPT_COLUMNS,
             "call_id",
+            *_GROUP_COLUMNS,
             sqlite_where=text(_RETRIED),
             postgresql_where=text(_RETRIED),
         ),
