@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Connection
 
-from oaitrace._hour_summaries import HourRead, read_hours, store_summaries
+from oaitrace._hour_summaries import day_kind, read_hours, start_from_label, store_summaries
 from oaitrace._report_scope import Scope, group_expression, is_tag, select_requests, time_bucket
 from oaitrace._report_types import GroupValue
 
@@ -91,15 +91,21 @@ class HourAggregates:
         if set(keys) <= set(self.units):
             return self.kind
         own = all(key in self.alone or (self.tags and is_tag(key)) for key in keys)
-        if own and not any("," in key for key in keys):
+        # Other keys are summarised per day only (see `rows`).
+        if own and "hour" not in by and not any("," in key for key in keys):
             # One kind per set of keys, whatever their order in `by`.
             return f"{self.kind}/{','.join(sorted(keys))}"
         return None
 
     def rows(self, scope: Scope, by: Sequence[str], kind: str) -> list[tuple[Any, ...]]:
-        """One row per group: its `by` values, then its values combined over every hour."""
-        unit_keys = list(self.units) if kind == self.kind else kind[len(self.kind) + 1 :].split(",")
-        label = time_bucket(scope.dialect, "hour").label("hour")
+        """One row per group: its `by` values, then its values combined over every hour.
+
+        Other keys than the units (a tag per user, say) can have many values
+        with a few attempts an hour each: those are summarised per day only.
+        """
+        days_only = kind != self.kind
+        unit_keys = list(self.units) if not days_only else kind[len(self.kind) + 1 :].split(",")
+        label = time_bucket(scope.dialect, "day" if days_only else "hour").label("start")
         units = [
             group_expression(scope.dialect, key).label(f"u{index}")
             for index, key in enumerate(unit_keys)
@@ -114,35 +120,46 @@ class HourAggregates:
             )
             return list(connection.execute(statement))
 
-        read = read_hours(scope, kind, read_hour_rows, days=False)
+        read = read_hours(scope, kind, read_hour_rows, days=days_only, hours=not days_only)
         width = len(units)
         read_values: dict[_Unit, list[Any]] = {
-            (_hour_from_label(row[0]), *row[1 : 1 + width]): self.decode(row[1 + width :])
+            (start_from_label(row[0]), *row[1 : 1 + width]): self.decode(row[1 + width :])
             for row in read.rows
         }
-        self._store_new(scope, kind, read, read_values)
+        if days_only:
+            self._store_new(scope, day_kind(kind), read.days_to_summarise, read_values)
+        else:
+            self._store_new(scope, kind, read.hours_to_summarise, read_values)
         totals = _Totals(by, unit_keys, self.combine)
-        for (hour, *unit), values in read_values.items():
-            totals.add(hour, unit, values)
-        for hour, payload in read.hours.items():
+        for (start, *unit), values in read_values.items():
+            totals.add(start, unit, values)
+        for start, payload in (read.days if days_only else read.hours).items():
             for entry in json.loads(payload):
-                totals.add(hour, entry[:width], self.from_json(entry[width:]))
+                totals.add(start, entry[:width], self.from_json(entry[width:]))
         return [(*group, *values) for group, values in totals.groups.items()]
 
     def _store_new(
-        self, scope: Scope, kind: str, read: HourRead, values: Mapping[_Unit, list[Any]]
+        self,
+        scope: Scope,
+        kind: str,
+        to_summarise: Mapping[datetime.datetime, int],
+        values: Mapping[_Unit, list[Any]],
     ) -> None:
-        """Summarise the complete hours read: JSON rows of unit values and aggregates."""
-        by_hour: dict[datetime.datetime, list[list[Any]]] = {}
-        for (hour, *unit), found in values.items():
-            if hour in read.hours_to_summarise:
-                by_hour.setdefault(hour, []).append([*unit, *self.to_json(found)])
+        """Summarise the complete hours (or days) read: JSON rows of unit values and aggregates."""
+        by_start: dict[datetime.datetime, list[list[Any]]] = {}
+        for (start, *unit), found in values.items():
+            if start in to_summarise:
+                by_start.setdefault(start, []).append([*unit, *self.to_json(found)])
         store_summaries(
             scope,
             kind,
             [
-                (hour, version, json.dumps(by_hour.get(hour, []), separators=(",", ":")).encode())
-                for hour, version in read.hours_to_summarise.items()
+                (
+                    start,
+                    version,
+                    json.dumps(by_start.get(start, []), separators=(",", ":")).encode(),
+                )
+                for start, version in to_summarise.items()
             ],
         )
 
@@ -185,8 +202,3 @@ class _Totals:
                 combine(left, right)
                 for combine, left, right in zip(self._combine, total, values, strict=True)
             ]
-
-
-def _hour_from_label(label: str) -> datetime.datetime:
-    """The hour `time_bucket` labelled "YYYY-MM-DD HH:00"."""
-    return datetime.datetime.strptime(label, "%Y-%m-%d %H:00").replace(tzinfo=datetime.UTC)

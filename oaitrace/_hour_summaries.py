@@ -50,6 +50,7 @@ __all__ = [
     "day_kind",
     "fetch_driver_rows",
     "read_hours",
+    "start_from_label",
     "store_summaries",
     "summarised_kinds",
 ]
@@ -102,6 +103,7 @@ def read_hours(
     read: Callable[[Connection, ColumnElement[bool]], list[Any]],
     *,
     days: bool = True,
+    hours: bool = True,
     hours_inside_days: bool = False,
     now: datetime.datetime | None = None,
 ) -> HourRead:
@@ -114,6 +116,9 @@ def read_hours(
     for a scope without filters.
     `days`: complete days are summarised too (worth it when merging an
     hour's values costs more than adding its numbers up).
+    `hours`: complete hours are summarised; without, only complete days
+    are, and everything outside them is read (groupings of many values,
+    such as a tag per user, where an hour holds a few attempts per value).
     `hours_inside_days`: the hours' summaries are wanted also where a valid
     day summary covers them (a report per hour).
     """
@@ -126,12 +131,17 @@ def read_hours(
             day_versions = _day_versions(versions, first, end) if days else {}
             valid_days = _valid_payloads(connection, day_kind(kind), begin, end, day_versions)
             in_days = {hour for day in valid_days for hour in _hours_of(day)}
-            wanted = set(versions) if hours_inside_days else set(versions) - in_days
-            hours = _valid_payloads(connection, kind, begin, end, versions, wanted=wanted)
-            hours_to_summarise = {
-                hour: versions[hour] for hour in sorted(wanted) if hour not in hours
-            }
-            ranges = _ranges_to_read(scope, first, end, hours_to_summarise)
+            if hours:
+                wanted = set(versions) if hours_inside_days else set(versions) - in_days
+                valid_hours = _valid_payloads(connection, kind, begin, end, versions, wanted=wanted)
+                hours_to_summarise = {
+                    hour: versions[hour] for hour in sorted(wanted) if hour not in valid_hours
+                }
+                to_read: Iterable[datetime.datetime] = hours_to_summarise
+            else:
+                valid_hours, hours_to_summarise = {}, {}
+                to_read = [hour for hour in _hours_between(first, end) if hour not in in_days]
+            ranges = _ranges_to_read(scope, first, end, to_read)
             rows = read(connection, or_(false(), *(_in_range(r) for r in ranges)))
     except SQLAlchemyError as exc:
         url = scope.engine.url.render_as_string(hide_password=True)
@@ -141,7 +151,7 @@ def read_hours(
         )
         raise DatabaseError(msg) from exc
     return HourRead(
-        hours=hours,
+        hours=valid_hours,
         days=valid_days,
         rows=rows,
         hours_to_summarise=hours_to_summarise,
@@ -163,6 +173,12 @@ def summarised_kinds(scope: Scope, prefix: str, since: datetime.datetime) -> lis
     )
     with scope.engine.connect() as connection:
         return sorted(connection.execute(statement).scalars())
+
+
+def start_from_label(label: str) -> datetime.datetime:
+    """The hour or day `time_bucket` labelled "YYYY-MM-DD HH:00" or "YYYY-MM-DD"."""
+    layout = "%Y-%m-%d %H:00" if len(label) > len("YYYY-MM-DD") else "%Y-%m-%d"
+    return datetime.datetime.strptime(label, layout).replace(tzinfo=datetime.UTC)
 
 
 def fetch_driver_rows(connection: Connection, statement: Any) -> list[Any]:
@@ -189,6 +205,11 @@ def _day_versions(
         sums[day] = sum(versions.get(hour, 0) for hour in _hours_of(day))
         day += DAY
     return sums
+
+
+def _hours_between(first: datetime.datetime, end: datetime.datetime) -> list[datetime.datetime]:
+    count = max(0, (end - first) // HOUR)
+    return [first + index * HOUR for index in range(count)]
 
 
 def _hours_of(day: datetime.datetime) -> list[datetime.datetime]:

@@ -27,6 +27,7 @@ from oaitrace._hour_summaries import (
     day_kind,
     fetch_driver_rows,
     read_hours,
+    start_from_label,
     store_summaries,
 )
 from oaitrace._latency_samples import Samples, Values, collect
@@ -65,8 +66,11 @@ def kind_for(by: Sequence[str]) -> str | None:
     keys = [key for key in by if key not in _TIME_KEYS]
     if set(keys) <= set(_UNITS):
         return SUMMARY_KIND
-    if all(key in COLUMN_KEYS or is_tag(key) for key in keys) and not any(
-        "," in key for key in keys
+    # Other keys are summarised per day only (see `samples_through_hours`).
+    if (
+        "hour" not in by
+        and all(key in COLUMN_KEYS or is_tag(key) for key in keys)
+        and not any("," in key for key in keys)
     ):
         return f"{SUMMARY_KIND}/{','.join(sorted(keys))}"
     return None
@@ -82,10 +86,14 @@ def samples_through_hours(
     the hours' 700 runs merge slower than the days' 30 (otherwise the
     groups together are all).
     """
-    unit_keys = list(_UNITS) if kind == SUMMARY_KIND else kind[len(SUMMARY_KIND) + 1 :].split(",")
+    days_only = kind != SUMMARY_KIND
+    unit_keys = list(_UNITS) if not days_only else kind[len(SUMMARY_KIND) + 1 :].split(",")
     per_hour = "hour" in by
+    # Other keys (a tag per user, say) can have many values with a few
+    # attempts an hour each: summaries of days only, read per day.
+    bucket = "day" if days_only else "hour"
     columns = (
-        time_bucket(scope.dialect, "hour"),
+        time_bucket(scope.dialect, bucket),
         *(group_expression(scope.dialect, key) for key in unit_keys),
         _C.duration_ms,
         _C.processing_ms,
@@ -97,13 +105,18 @@ def samples_through_hours(
         statement = select_requests(*columns, by=tags).where(succeeded(), in_period)
         return fetch_driver_rows(connection, statement)
 
-    read = read_hours(scope, kind, read_attempts, hours_inside_days=per_hour)
+    read = read_hours(scope, kind, read_attempts, hours=not days_only, hours_inside_days=per_hour)
     hours: dict[_Unit, Samples] = {}
     read_values: dict[_Unit, Values] = {}
     for (label, *read_unit), values in collect(read.rows, 1 + len(unit_keys)).items():
-        key = (_hour_from_label(str(label)), *read_unit)
+        key = (start_from_label(str(label)), *read_unit)
         read_values[key] = values.sort()
         hours[key] = values.samples()
+    if days_only:
+        groups = _grouped_by_days(
+            scope, kind, by=by, unit_keys=unit_keys, read=read, read_values=read_values
+        )
+        return groups, None
     for hour, payload in read.hours.items():
         for unit, samples in _unpack(payload):
             hours[(hour, *unit)] = samples
@@ -122,6 +135,38 @@ def samples_through_hours(
     if not per_hour:
         return groups, None
     return groups, Samples.of([*outside_days.values(), *days.values()])
+
+
+def _grouped_by_days(
+    scope: Scope,
+    kind: str,
+    *,
+    by: Sequence[str],
+    unit_keys: Sequence[str],
+    read: HourRead,
+    read_values: Mapping[_Unit, Values],
+) -> dict[tuple[GroupValue, ...], Samples]:
+    """The groups of a kind summarised per day: valid days' summaries, the rest read per day.
+
+    Complete days read from `requests` are summarised on the way.
+    """
+    new_days: dict[datetime.datetime, dict[_Group, Values]] = {}
+    for (day, *read_unit), values in read_values.items():
+        if day in read.days_to_summarise:
+            new_days.setdefault(day, {})[tuple(read_unit)] = values
+    store_summaries(
+        scope,
+        day_kind(kind),
+        [
+            (day, version, pack(new_days.get(day, {})))
+            for day, version in read.days_to_summarise.items()
+        ],
+    )
+    units: dict[_Unit, Samples] = {key: values.samples() for key, values in read_values.items()}
+    for day, payload in read.days.items():
+        for unit, samples in _unpack(payload):
+            units[(day, *unit)] = samples
+    return _grouped(units, by, unit_keys, per_hour=False)
 
 
 def _grouped(
@@ -177,11 +222,6 @@ def _store_new(
         for day, groups in merged.items()
         for group, values in groups.items()
     }
-
-
-def _hour_from_label(label: str) -> datetime.datetime:
-    """The hour `time_bucket` labelled "YYYY-MM-DD HH:00"."""
-    return datetime.datetime.strptime(label, "%Y-%m-%d %H:00").replace(tzinfo=datetime.UTC)
 
 
 def _day_of(hour: datetime.datetime) -> datetime.datetime:

@@ -4,8 +4,9 @@ Reports summarise what they read and find missing (`oaitrace._hour_summaries`),
 so the first report over a long period would pay for every hour. The
 recorder's writer sees the hours end: once per hour it runs the reports over
 the hours that just ended (and the one before, for late attempts), and once
-per day over the day that ended, so their summaries are ready. Usage per
-other key or tag is summarised for those reports grouped by lately. Hours from before the
+per day over the day that ended, so their summaries are ready. Groupings
+by other keys and tags, summarised per day, are summarised for the day that
+ended when a report asked for them in the week before. Hours from before the
 process started stay the reports' to summarise.
 """
 
@@ -16,7 +17,7 @@ from typing import Final
 
 import structlog
 
-from oaitrace._hour_summaries import DAY, HOUR, SUMMARISE_AFTER, summarised_kinds
+from oaitrace._hour_summaries import DAY, HOUR, SUMMARISE_AFTER, day_kind, summarised_kinds
 from oaitrace._log import logger
 from oaitrace.storage._engine import create_engine
 from oaitrace.storage._hours import hour_of
@@ -74,17 +75,18 @@ class HourSummariser:
             _reports.usage(scope, ("model", "endpoint"))
             _reports.ratelimits(scope, ("model",))
             _reports.latency(scope, ("model", "endpoint"))
-            for prefix, report in (
-                (_USAGE_BY_OTHER_KEYS, _reports.usage),
-                (_LATENCY_BY_OTHER_KEYS, _reports.latency),
-                (_RATELIMITS_BY_OTHER_KEYS, _reports.ratelimits),
-            ):
-                for kind in summarised_kinds(scope, prefix, since - DAY):
-                    report(scope, tuple(kind[len(prefix) :].split(",")))
             if day_ended:
-                # The day's hours are summarised by now: this stores the day's merge.
                 day = until.replace(hour=0)
                 day_scope = Scope(engine=engine, since=day - DAY, until=day, conditions=())
+                # The day's hours are summarised by now: this stores the day's merge.
                 _reports.latency(day_scope, ("model", "endpoint"))
+                # Other groupings are summarised per day, those reports asked for lately.
+                for prefix, report in (
+                    (_USAGE_BY_OTHER_KEYS, _reports.usage),
+                    (_LATENCY_BY_OTHER_KEYS, _reports.latency),
+                    (_RATELIMITS_BY_OTHER_KEYS, _reports.ratelimits),
+                ):
+                    for kind in summarised_kinds(day_scope, day_kind(prefix), day - 7 * DAY):
+                        report(day_scope, tuple(kind[len(day_kind(prefix)) :].split(",")))
         finally:
             engine.dispose()

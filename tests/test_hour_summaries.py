@@ -219,7 +219,7 @@ BYS = [
     ("endpoint", "day"),
     ("project",),
     ("tag:user", "day"),
-    ("api_key", "model", "hour"),
+    ("api_key", "model", "day"),
 ]
 RANGES = {
     "everything": (None, None),
@@ -246,7 +246,12 @@ def test_latency_is_exact_from_summaries(
         second = report_rows(query.latency(by=by, since=since, until=until))
 
     expected = expected_rows(records, by, since, until)
-    assert (expected, expected, True) == (first, second, stored_after_first > 0)
+    # Over everything there are complete hours and days to summarise.
+    assert (expected, expected, True) == (
+        first,
+        second,
+        stored_after_first > 0 or period != "everything",
+    )
 
 
 def test_summaries_are_read_and_a_late_attempt_makes_them_stale(
@@ -450,7 +455,7 @@ USAGE_BYS = [
     ("tag:user",),
     ("tag:user", "day"),
     ("project",),
-    ("api_key", "hour"),
+    ("api_key", "day"),
     ("status",),
     ("tag:user", "model"),
     ("project", "endpoint", "day"),
@@ -472,7 +477,12 @@ def test_usage_is_exact_from_summaries(
         costs = usage_rows(query.costs(by=by, since=since, until=until))
 
     expected = expected_usage(records, by, since, until)
-    assert (expected, expected, expected, True) == (first, second, costs, stored_after_first > 0)
+    assert (expected, expected, expected, True) == (
+        first,
+        second,
+        costs,
+        stored_after_first > 0 or period != "everything",
+    )
 
 
 def test_usage_summaries_are_read_until_a_late_attempt(stored: tuple[str, list[Record]]) -> None:
@@ -482,22 +492,27 @@ def test_usage_summaries_are_read_until_a_late_attempt(stored: tuple[str, list[R
     with Query(url) as query:
         query.usage(by=("model", "endpoint"))
         query.usage(by=("tag:user",))
+        # Groupings by a tag are summarised per day.
+        day = (START + datetime.timedelta(days=1)).replace(hour=0)
         forged = {
             ("usage/1", hour): [["forged-model", "/v1/forged", 1, 0, 5, 0, 0, 0, 5, 0, "0.5"]],
-            ("usage/1/tag:user", hour): [["forged-user", 1, 0, 5, 0, 0, 0, 5, 0, "0.5"]],
+            ("day:usage/1/tag:user", day): [["forged-user", 1, 0, 5, 0, 0, 0, 5, 0, "0.5"]],
         }
         payloads = {key: json.dumps(value).encode() for key, value in forged.items()}
         assert forge(url, payloads) == 2
         by_model = usage_rows(query.usage(by=("model",)))
         by_user = usage_rows(query.usage(by=("tag:user",)))
-        late = make_record(started_at=hour + datetime.timedelta(minutes=1), request_model="late")
+        late = [
+            make_record(started_at=start + datetime.timedelta(minutes=1), request_model="late")
+            for start in (hour, day + 5 * HOUR)
+        ]
         with Store(url) as store:
-            store.insert([late])
+            store.insert(late)
         after = usage_rows(query.usage(by=("tag:user",)))
 
     assert by_model[("forged-model",)][0] == 1
     assert by_user[("forged-user",)][-1] == Decimal("0.5")
-    assert expected_usage([*records, late], ("tag:user",)) == after
+    assert expected_usage([*records, *late], ("tag:user",)) == after
 
 
 # --- rate limits -------------------------------------------------------------------
@@ -626,33 +641,35 @@ def summary_kinds(url: str) -> dict[datetime.datetime, set[str]]:
 def test_the_summariser_summarises_each_hour_and_day_as_it_ends(
     stored: tuple[str, list[Record]],
 ) -> None:
-    """An hour that ends gets its usage, rate limits and latency summarised; a day, its latency."""
+    """An hour that ends gets its usage, rate limits and latency summarised; a day, its
+    latency and the groupings by other keys reports asked for in the week before."""
     url, _records = stored
-    day = (START + datetime.timedelta(days=1)).replace(hour=0)
+    first_day = START.replace(hour=0)  # recorded from START on
+    day = first_day + datetime.timedelta(days=1)  # recorded all day
+    midnight = day + datetime.timedelta(days=1)
     summariser = HourSummariser(url)
     quarter = datetime.timedelta(minutes=15)
 
-    first = summariser.after_store(now=day - datetime.timedelta(minutes=40))
-    same_hour = summariser.after_store(now=day - datetime.timedelta(minutes=20))
+    first = summariser.after_store(now=midnight - datetime.timedelta(minutes=40))
+    same_hour = summariser.after_store(now=midnight - datetime.timedelta(minutes=20))
     nothing_yet = summary_kinds(url)
-    with Query(url) as query:  # a report by tag, earlier that day
-        query.usage(by=("tag:user",), since=day - 5 * HOUR, until=day - 3 * HOUR)
-        query.usage(by=("project", "model"), since=day - 5 * HOUR, until=day - 3 * HOUR)
-    next_hour = summariser.after_store(now=day + quarter + datetime.timedelta(minutes=5))
+    with Query(url) as query:  # reports by tag, and by project and model, the day before
+        query.usage(by=("tag:user",), since=first_day, until=day)
+        query.latency(by=("project", "model"), since=first_day, until=day)
+    next_hour = summariser.after_store(now=midnight + quarter + datetime.timedelta(minutes=5))
     kinds = summary_kinds(url)
 
-    hour_kinds = {
-        "usage/1",
-        "ratelimits/1",
-        "latency/1",
-        "usage/1/tag:user",
-        "usage/1/model,project",
+    hour_kinds = {"usage/1", "ratelimits/1", "latency/1"}
+    day_kinds = {
+        day_kind(SUMMARY_KIND),
+        "day:usage/1/tag:user",
+        "day:latency/1/model,project",
     }
     assert (first, same_hour, nothing_yet, next_hour) == (False, False, {}, True)
-    assert hour_kinds <= kinds[day - HOUR]  # the hour that ended
-    assert hour_kinds <= kinds[day - 2 * HOUR]  # and the one before (late attempts)
-    assert day_kind(SUMMARY_KIND) in kinds[day - datetime.timedelta(days=1)]
-    assert day not in kinds
+    assert hour_kinds <= kinds[midnight - HOUR]  # the hour that ended
+    assert hour_kinds <= kinds[midnight - 2 * HOUR]  # and the one before (late attempts)
+    assert day_kinds <= kinds[day]  # the day that ended
+    assert midnight not in kinds
 
 
 def test_the_summariser_never_raises(tmp_path: Path) -> None:
