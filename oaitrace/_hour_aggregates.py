@@ -91,8 +91,7 @@ class HourAggregates:
         if set(keys) <= set(self.units):
             return self.kind
         own = all(key in self.alone or (self.tags and is_tag(key)) for key in keys)
-        # Other keys are summarised per day only (see `rows`).
-        if own and "hour" not in by and not any("," in key for key in keys):
+        if own and not any("," in key for key in keys):
             # One kind per set of keys, whatever their order in `by`.
             return f"{self.kind}/{','.join(sorted(keys))}"
         return None
@@ -101,10 +100,12 @@ class HourAggregates:
         """One row per group: its `by` values, then its values combined over every hour.
 
         Other keys than the units (a tag per user, say) can have many values
-        with a few attempts an hour each: those are summarised per day only.
+        with a few attempts an hour each: those are summarised per day, and
+        per hour only for reports per hour.
         """
-        days_only = kind != self.kind
-        unit_keys = list(self.units) if not days_only else kind[len(self.kind) + 1 :].split(",")
+        # Per day, unless the report is per hour (then per hour, as the units are).
+        days_only = kind != self.kind and "hour" not in by
+        unit_keys = list(self.units) if kind == self.kind else kind[len(self.kind) + 1 :].split(",")
         label = time_bucket(scope.dialect, "day" if days_only else "hour").label("start")
         units = [
             group_expression(scope.dialect, key).label(f"u{index}")

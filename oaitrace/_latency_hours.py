@@ -66,11 +66,8 @@ def kind_for(by: Sequence[str]) -> str | None:
     keys = [key for key in by if key not in _TIME_KEYS]
     if set(keys) <= set(_UNITS):
         return SUMMARY_KIND
-    # Other keys are summarised per day only (see `samples_through_hours`).
-    if (
-        "hour" not in by
-        and all(key in COLUMN_KEYS or is_tag(key) for key in keys)
-        and not any("," in key for key in keys)
+    if all(key in COLUMN_KEYS or is_tag(key) for key in keys) and not any(
+        "," in key for key in keys
     ):
         return f"{SUMMARY_KIND}/{','.join(sorted(keys))}"
     return None
@@ -86,11 +83,13 @@ def samples_through_hours(
     the hours' 700 runs merge slower than the days' 30 (otherwise the
     groups together are all).
     """
-    days_only = kind != SUMMARY_KIND
-    unit_keys = list(_UNITS) if not days_only else kind[len(SUMMARY_KIND) + 1 :].split(",")
+    base = kind == SUMMARY_KIND
+    unit_keys = list(_UNITS) if base else kind[len(SUMMARY_KIND) + 1 :].split(",")
     per_hour = "hour" in by
     # Other keys (a tag per user, say) can have many values with a few
-    # attempts an hour each: summaries of days only, read per day.
+    # attempts an hour each: summaries of days only, read per day, unless
+    # the report is per hour (then hours only: their total merges hours).
+    days_only = not base and not per_hour
     bucket = "day" if days_only else "hour"
     columns = (
         time_bucket(scope.dialect, bucket),
@@ -105,7 +104,14 @@ def samples_through_hours(
         statement = select_requests(*columns, by=tags).where(succeeded(), in_period)
         return fetch_driver_rows(connection, statement)
 
-    read = read_hours(scope, kind, read_attempts, hours=not days_only, hours_inside_days=per_hour)
+    read = read_hours(
+        scope,
+        kind,
+        read_attempts,
+        days=base or days_only,
+        hours=not days_only,
+        hours_inside_days=per_hour,
+    )
     hours: dict[_Unit, Samples] = {}
     read_values: dict[_Unit, Values] = {}
     for (label, *read_unit), values in collect(read.rows, 1 + len(unit_keys)).items():

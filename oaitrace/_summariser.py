@@ -5,8 +5,8 @@ so the first report over a long period would pay for every hour. The
 recorder's writer sees the hours end: once per hour it runs the reports over
 the hours that just ended (and the one before, for late attempts), and once
 per day over the day that ended, so their summaries are ready. Groupings
-by other keys and tags, summarised per day, are summarised for the day that
-ended when a report asked for them in the week before. Hours from before the
+by other keys and tags are summarised likewise (per hour, per day) when a
+report asked for them lately. Hours from before the
 process started stay the reports' to summarise.
 """
 
@@ -75,17 +75,22 @@ class HourSummariser:
             _reports.usage(scope, ("model", "endpoint"))
             _reports.ratelimits(scope, ("model",))
             _reports.latency(scope, ("model", "endpoint"))
+            reports = (
+                (_USAGE_BY_OTHER_KEYS, _reports.usage),
+                (_LATENCY_BY_OTHER_KEYS, _reports.latency),
+                (_RATELIMITS_BY_OTHER_KEYS, _reports.ratelimits),
+            )
+            # Other groupings per hour, those reports asked for in the day before.
+            for prefix, report in reports:
+                for kind in summarised_kinds(scope, prefix, since - DAY):
+                    report(scope, (*kind[len(prefix) :].split(","), "hour"))
             if day_ended:
                 day = until.replace(hour=0)
                 day_scope = Scope(engine=engine, since=day - DAY, until=day, conditions=())
                 # The day's hours are summarised by now: this stores the day's merge.
                 _reports.latency(day_scope, ("model", "endpoint"))
-                # Other groupings are summarised per day, those reports asked for lately.
-                for prefix, report in (
-                    (_USAGE_BY_OTHER_KEYS, _reports.usage),
-                    (_LATENCY_BY_OTHER_KEYS, _reports.latency),
-                    (_RATELIMITS_BY_OTHER_KEYS, _reports.ratelimits),
-                ):
+                # Other groupings per day, those reports asked for in the week before.
+                for prefix, report in reports:
                     for kind in summarised_kinds(day_scope, day_kind(prefix), day - 7 * DAY):
                         report(day_scope, tuple(kind[len(day_kind(prefix)) :].split(",")))
         finally:

@@ -220,6 +220,7 @@ BYS = [
     ("project",),
     ("tag:user", "day"),
     ("api_key", "model", "day"),
+    ("project", "hour"),
 ]
 RANGES = {
     "everything": (None, None),
@@ -459,6 +460,7 @@ USAGE_BYS = [
     ("status",),
     ("tag:user", "model"),
     ("project", "endpoint", "day"),
+    ("tag:user", "hour"),
 ]
 
 
@@ -656,10 +658,11 @@ def test_the_summariser_summarises_each_hour_and_day_as_it_ends(
     with Query(url) as query:  # reports by tag, and by project and model, the day before
         query.usage(by=("tag:user",), since=first_day, until=day)
         query.latency(by=("project", "model"), since=first_day, until=day)
+        query.usage(by=("project", "hour"), since=midnight - 5 * HOUR, until=midnight - 3 * HOUR)
     next_hour = summariser.after_store(now=midnight + quarter + datetime.timedelta(minutes=5))
     kinds = summary_kinds(url)
 
-    hour_kinds = {"usage/1", "ratelimits/1", "latency/1"}
+    hour_kinds = {"usage/1", "ratelimits/1", "latency/1", "usage/1/project"}
     day_kinds = {
         day_kind(SUMMARY_KIND),
         "day:usage/1/tag:user",
