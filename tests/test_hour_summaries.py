@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 
 import oaitrace
 from oaitrace._exchange import Record
@@ -42,7 +42,7 @@ from tests.test_migrations_upgrade import insert_at
 from tests.test_recorder import chat_exchange
 
 _UTC = datetime.timezone.utc
-SUMMARIES = HourSummaryRow.__table__
+SUMMARIES: Table = HourSummaryRow.__table__  # type: ignore[assignment]
 # Fifty-six hours of attempts ending 16 hours ago: complete hours, a complete
 # day among them, whatever the time now.
 START = (datetime.datetime.now(_UTC) - datetime.timedelta(days=3)).replace(
@@ -187,7 +187,9 @@ def nearest_ranks(values: Sequence[float]) -> tuple[object, ...]:
 
 
 def report_rows(report: LatencyReport) -> dict[tuple[object, ...], tuple[object, ...]]:
-    rows = {tuple(row.group.values()): row_values(row) for row in report.rows}
+    rows: dict[tuple[object, ...], tuple[object, ...]] = {
+        tuple(row.group.values()): row_values(row) for row in report.rows
+    }
     if report.by:
         rows[("all",)] = row_values(report.total)
     elif report.total.requests:
@@ -427,7 +429,9 @@ def summed(records: Sequence[Record]) -> tuple[object, ...]:
 
 
 def usage_rows(report: UsageReport) -> dict[tuple[object, ...], tuple[object, ...]]:
-    rows = {tuple(row.group.values()): usage_values(row) for row in report.rows}
+    rows: dict[tuple[object, ...], tuple[object, ...]] = {
+        tuple(row.group.values()): usage_values(row) for row in report.rows
+    }
     if report.total.requests:
         rows[("all",)] = usage_values(report.total)
     return rows
