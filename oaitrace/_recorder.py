@@ -389,7 +389,11 @@ class Recorder:
                 self._drain()
                 self._drained.set()
                 self._replay_when_due()
-                self._summariser.after_store()
+                if not self._spool_pending:
+                    # Only while the database takes records: during an outage a
+                    # connection attempt could hold the writer up; the hours
+                    # missed are summarised once it is back.
+                    self._summariser.after_store()
             except Exception as exc:
                 self.report_internal_error(exc)
                 self._drained.set()

@@ -721,3 +721,24 @@ def test_db_summarise_prepares_every_complete_hour(
     assert result.exit_code == 0, result.output
     assert "Summaries are ready" in result.output
     assert all({"usage/1", "ratelimits/1", "latency/1"} <= kinds[hour] for hour in complete_hours)
+
+
+def test_the_writer_leaves_the_summariser_alone_while_the_database_is_away(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records go to the spool during an outage; no summarising is tried then."""
+    calls: list[datetime.datetime | None] = []
+    monkeypatch.setattr(HourSummariser, "after_store", lambda self, now=None: calls.append(now))
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the database's directory should be")
+    recorder = oaitrace.Recorder(
+        database_url=f"sqlite:///{blocked / 'traces.db'}", spool_dir=str(tmp_path / "spool")
+    )
+    try:
+        recorder.emit(chat_exchange())  # type: ignore[arg-type]
+        stored = recorder.flush(5)
+        spooled = recorder.spooled_count
+    finally:
+        recorder.close(timeout=1)
+
+    assert (stored, spooled, calls) == (False, 1, [])
