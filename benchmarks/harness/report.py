@@ -222,7 +222,8 @@ def _writer(run: Run) -> list[str]:
         f"{result.records:,} real exchanges (taken by the transport from SDK calls) emitted at "
         "once into a Recorder whose queue holds them all, timed until `flush()` returns: parse, "
         "spans, cost and batched INSERT on the writer thread. Records/s: median (min…max) over "
-        "rounds; CPU µs per record in the whole process.",
+        'rounds; CPU µs per record in the whole process. Rows marked "no spans or metrics" '
+        "ran without an OpenTelemetry SDK (the API's no-op tracer and meter).",
         "",
     ]
     rows = []

@@ -15,6 +15,9 @@ __all__ = ["BATCH_SIZES", "WriterResult", "measure_writer"]
 
 BATCH_SIZES = (100, 500, 2000)
 KINDS = ("chat", "stream")
+# Beside each kind at the default batch size: the same without an
+# OpenTelemetry SDK, to show what parsing, pricing and storage alone cost.
+STORAGE_ONLY = " (no spans or metrics)"
 
 
 @dataclass
@@ -39,17 +42,20 @@ def _measure_database(
     result: WriterResult,
     rounds: int,
 ) -> None:
-    run = 0
-    for _ in range(rounds):
-        for kind in KINDS:
-            for batch_size in BATCH_SIZES:
-                run += 1
-                arguments = ["--database-url", url_for_run(run), "--kind", kind]
-                arguments += ["--batch-size", str(batch_size), "--records", str(result.records)]
-                measured = run_worker(python, "writer.py", arguments)
-                key = (database, kind, batch_size)
-                result.rates.setdefault(key, []).append(measured["records_per_s"])
-                result.cpu_us.setdefault(key, []).append(measured["cpu_us_per_record"])
+    runs = [(kind, batch_size, True) for kind in KINDS for batch_size in BATCH_SIZES] + [
+        (kind, 500, False) for kind in KINDS
+    ]
+    for round_index in range(rounds):
+        for index, (kind, batch_size, telemetry) in enumerate(runs):
+            arguments = ["--database-url", url_for_run(round_index * len(runs) + index + 1)]
+            arguments += ["--kind", kind, "--batch-size", str(batch_size)]
+            arguments += ["--records", str(result.records)]
+            if not telemetry:
+                arguments.append("--no-telemetry")
+            measured = run_worker(python, "writer.py", arguments)
+            key = (database, kind if telemetry else kind + STORAGE_ONLY, batch_size)
+            result.rates.setdefault(key, []).append(measured["records_per_s"])
+            result.cpu_us.setdefault(key, []).append(measured["cpu_us_per_record"])
 
 
 def measure_writer(
