@@ -149,6 +149,8 @@ def _record(
         "response_truncated": False,
     }
     fields.update(overrides)
+    # As the recorder links attempts: a first attempt's call id is its own id.
+    fields.setdefault("call_id", fields["id"])
     return Record(**fields)
 
 
@@ -198,6 +200,7 @@ def generate(path: str, count: int, days: int, seed: int, batch_size: int = 10_0
                         retry_at,
                         entry,
                         retry_attempt=1,
+                        call_id=record.call_id,
                         api_key_fingerprint=record.api_key_fingerprint,
                         tags=record.tags,
                     )
