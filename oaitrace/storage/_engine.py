@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,8 @@ DEFAULT_DATABASE_URL = "sqlite:///oaitrace.db"
 # Long enough that a writer waits out a concurrent migration or a report
 # holding the write lock, short enough that a wedged process is noticed.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How often a new file's switch to WAL is asked again while another holds it.
+_WAL_RETRY_S = 0.01
 
 # Connection execution option naming the statement that opens a transaction on
 # SQLite; `BEGIN IMMEDIATE` takes the write lock up front (used by migrations).
@@ -238,12 +242,32 @@ def _on_sqlite_connect(dbapi_connection: Any, _connection_record: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         # WAL lets reports read while the writer writes; NORMAL is durable
         # across application crashes in WAL mode and much faster than FULL.
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    """`PRAGMA journal_mode=WAL`, waiting while another connection holds the file.
+
+    On a file still in rollback-journal mode (a new database that several
+    processes open at once), SQLite answers SQLITE_BUSY at once, without
+    calling the busy handler, while another connection holds a write lock:
+    waiting there could deadlock. It is asked again until the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+            time.sleep(_WAL_RETRY_S)
+        else:
+            return
 
 
 def _on_sqlite_begin(connection: Connection) -> None:
