@@ -46,6 +46,7 @@ DEFAULT_DATABASE_URL = "sqlite:///oaitrace.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # How often a new file's switch to WAL is asked again while another holds it.
 _WAL_RETRY_S = 0.01
+_SQLITE_BUSY = 5  # SQLite's primary result code, as sqlite3.SQLITE_BUSY names it
 
 # Connection execution option naming the statement that opens a transaction on
 # SQLite; `BEGIN IMMEDIATE` takes the write lock up front (used by migrations).
@@ -263,11 +264,19 @@ def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+            if not _is_busy(exc) or time.monotonic() >= deadline:
                 raise
             time.sleep(_WAL_RETRY_S)
         else:
             return
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    # `sqlite_errorcode` and `sqlite3.SQLITE_BUSY` exist from Python 3.11 on.
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is None:
+        return "database is locked" in str(error)
+    return bool(code == _SQLITE_BUSY)
 
 
 def _on_sqlite_begin(connection: Connection) -> None:
