@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import quote, unquote
@@ -24,6 +25,8 @@ from ._tags import current_tags
 __all__ = ["TAGS_HEADER", "RequestPreparer", "format_tags_header", "parse_tags_header"]
 
 TAGS_HEADER: Final = "x-oaitrace-tags"
+_TAGS_HEADER_KEY: Final = TAGS_HEADER.encode()
+_LOWERED_NAME: Final = itemgetter(1)
 # Streams whose usage OpenAI reports only when asked to.
 _USAGE_STREAM_PATHS: Final = ("/chat/completions", "/completions")
 
@@ -70,7 +73,7 @@ class RequestPreparer:
         if self._default_tags:
             tags = {**self._default_tags, **tags}
         headers = request.headers
-        if TAGS_HEADER in headers:
+        if _has_tags_header(headers):
             tags = {**tags, **parse_tags_header(headers[TAGS_HEADER])}
             del headers[TAGS_HEADER]
         if self._inject_stream_usage:
@@ -78,6 +81,20 @@ class RequestPreparer:
         if self._propagate:
             propagate.inject(request.headers)
         return request, tags
+
+
+def _has_tags_header(headers: Any) -> bool:
+    """`TAGS_HEADER in headers`, without httpx's cost of asking it.
+
+    httpx's `in` first works out the headers' text encoding by decoding every
+    name and value, 2 µs on every request. httpx and httpx2 both keep each
+    header as (raw name, lowered name, value) in `_list`; anything else falls
+    back to the public test.
+    """
+    try:
+        return _TAGS_HEADER_KEY in map(_LOWERED_NAME, headers._list)
+    except (AttributeError, TypeError, IndexError):
+        return TAGS_HEADER in headers
 
 
 def _with_stream_usage(request: Any) -> Any:

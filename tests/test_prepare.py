@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import httpx2
 import openai
 import pytest
 
 import oaitrace
-from oaitrace._prepare import TAGS_HEADER, parse_tags_header
+from oaitrace._prepare import TAGS_HEADER, RequestPreparer, parse_tags_header
 from oaitrace.query import Query, RequestRecord
 from tests.openai_edge import openai_handler
 
@@ -84,6 +85,30 @@ class TestTagsHeader:
         )
         assert {"service": "api", "feature": "search", "user": "block"} == dict(without.tags)
         assert [False, False] == [TAGS_HEADER in request.headers for request in edge.requests]
+
+
+    @pytest.mark.parametrize("library", [httpx, httpx2], ids=["httpx", "httpx2"])
+    @pytest.mark.parametrize("name", ["x-oaitrace-tags", "X-OAITrace-Tags", "X-OAITRACE-TAGS"])
+    def test_header_found_whatever_its_case(self, library: Any, name: str) -> None:
+        """Header names are case-insensitive: any spelling is read and never sent."""
+        request = library.Request(
+            "POST", "https://api.openai.com/v1/chat/completions", headers={name: "user=u-1"}
+        )
+        sent, tags = RequestPreparer(object()).prepare(request)
+        assert {"user": "u-1"} == dict(tags)
+        assert TAGS_HEADER not in sent.headers
+        assert [] == [key for key, _ in sent.headers.raw if key.lower() == TAGS_HEADER.encode()]
+
+    def test_headers_of_another_shape_still_read(self) -> None:
+        """Headers without httpx's internal list fall back to the mapping's own lookup."""
+
+        class Request:
+            headers = {TAGS_HEADER: "feature=search", "accept": "application/json"}
+
+        request = Request()
+        _, tags = RequestPreparer(object()).prepare(request)
+        assert {"feature": "search"} == dict(tags)
+        assert {"accept": "application/json"} == request.headers
 
 
 class TestInjectStreamUsage:
