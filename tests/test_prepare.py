@@ -86,7 +86,6 @@ class TestTagsHeader:
         assert {"service": "api", "feature": "search", "user": "block"} == dict(without.tags)
         assert [False, False] == [TAGS_HEADER in request.headers for request in edge.requests]
 
-
     @pytest.mark.parametrize("library", [httpx, httpx2], ids=["httpx", "httpx2"])
     @pytest.mark.parametrize("name", ["x-oaitrace-tags", "X-OAITrace-Tags", "X-OAITRACE-TAGS"])
     def test_header_found_whatever_its_case(self, library: Any, name: str) -> None:
@@ -103,7 +102,8 @@ class TestTagsHeader:
         """Headers without httpx's internal list fall back to the mapping's own lookup."""
 
         class Request:
-            headers = {TAGS_HEADER: "feature=search", "accept": "application/json"}
+            def __init__(self) -> None:
+                self.headers = {TAGS_HEADER: "feature=search", "accept": "application/json"}
 
         request = Request()
         _, tags = RequestPreparer(object()).prepare(request)
