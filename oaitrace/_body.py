@@ -12,10 +12,10 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import accumulate
 from typing import Any, Final
 
 from ._decode import BodyDecoder, DecodeError
+from ._exchange import chunk_ends, joined_body
 from ._json import loads
 from ._sse import (
     FINAL_STATUSES,
@@ -70,7 +70,7 @@ def _text(value: Any) -> str | None:
 
 
 def _decode_all(chunks: Sequence[bytes], content_encoding: str | None) -> bytes:
-    body = b"".join(chunks)
+    body = joined_body(chunks)
     if content_encoding is None:
         return body
     decoder = BodyDecoder(content_encoding)
@@ -195,16 +195,16 @@ def read_stream_body(
     facts = BodyFacts()
     accumulator = StreamAccumulator()
     if _is_identity(content_encoding):
-        content = b"".join(chunks)
+        content = joined_body(chunks)
         events = plain_events(content)
         if events is None:
             _accumulate_incrementally(chunks, None, accumulator)
         else:
             # The raw chunk that completed an event holds its last byte.
-            chunk_ends = list(accumulate(map(len, chunks)))
+            ends = chunk_ends(chunks)
             add = accumulator.add_data
             for data, name, end in events:
-                add(data, name, bisect_left(chunk_ends, end))
+                add(data, name, bisect_left(ends, end))
     else:
         try:
             content = _accumulate_incrementally(chunks, content_encoding, accumulator)

@@ -12,18 +12,21 @@ import datetime
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import chain
-from typing import Any, Final
+from itertools import accumulate, chain
+from typing import Any, Final, overload
 
 __all__ = [
     "USAGE_TOKEN_FIELDS",
     "Exchange",
+    "JoinedChunks",
     "RawHeaders",
     "Record",
     "Usage",
+    "chunk_ends",
     "fill_in",
     "flat_headers",
     "header_pairs",
+    "joined_body",
 ]
 
 # Header names and values as they went over the wire, flat:
@@ -43,6 +46,55 @@ def header_pairs(raw: RawHeaders) -> Iterator[tuple[bytes, bytes]]:
     """The (name, value) pairs of `RawHeaders`, in order."""
     values = iter(raw)
     return zip(values, values, strict=False)
+
+
+class JoinedChunks(Sequence[bytes]):
+    """Chunks already put together in one bytes object, and where each ended.
+
+    The transport gathers a large body this way as it arrives (see
+    `oaitrace._gather`), so that parsing reads one object instead of
+    joining the chunks into a second copy of the whole capture.
+    """
+
+    __slots__ = ("content", "ends")
+
+    def __init__(self, content: bytes, ends: tuple[int, ...]) -> None:
+        self.content = content
+        # The offset just past each chunk, in order; the last is len(content).
+        self.ends = ends
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[bytes]: ...
+
+    def __getitem__(self, index: int | slice) -> bytes | Sequence[bytes]:
+        if isinstance(index, slice):
+            return [self[position] for position in range(*index.indices(len(self.ends)))]
+        end = self.ends[index]  # raises IndexError like a tuple
+        position = index % len(self.ends)
+        return self.content[self.ends[position - 1] if position else 0 : end]
+
+    def __repr__(self) -> str:
+        return f"JoinedChunks({len(self.content)} bytes in {len(self.ends)} chunks)"
+
+
+def joined_body(chunks: Sequence[bytes]) -> bytes:
+    """The chunks as one bytes object; gathered chunks are not copied again."""
+    if type(chunks) is JoinedChunks:
+        return chunks.content
+    return b"".join(chunks)
+
+
+def chunk_ends(chunks: Sequence[bytes]) -> Sequence[int]:
+    """The offset just past each chunk in `joined_body(chunks)`."""
+    if type(chunks) is JoinedChunks:
+        return chunks.ends
+    return list(accumulate(map(len, chunks)))
 
 
 @dataclass(slots=True)
@@ -68,7 +120,8 @@ class Exchange:
     status_code: int | None
     response_headers: RawHeaders
     # The response body as it came off the wire (still gzip/br compressed),
-    # chunk by chunk, up to the capture cap.
+    # chunk by chunk, up to the capture cap: a tuple, or `JoinedChunks`
+    # for a large body. Read it whole with `joined_body`.
     response_chunks: Sequence[bytes]
     # For each captured chunk: nanoseconds after the start when it arrived.
     chunk_arrival_ns: Sequence[int]
@@ -85,7 +138,8 @@ class Exchange:
     error_message: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     # When the body outgrew the capture cap: its last bytes (raw, up to
-    # 64 KiB). Large JSON bodies (base64 images) put `usage` at the end.
+    # 64 KiB, and within the cap: see `Capture`). Large JSON bodies
+    # (base64 images) put `usage` at the end.
     response_tail: bytes = b""
     # The OpenTelemetry context current when the request was sent (an
     # `opentelemetry.context.Context`): the parent of the attempt's span.

@@ -104,8 +104,9 @@ class Recorder:
             for the writer (see `emit`).
         batch_size: records per database transaction.
         flush_interval: seconds the writer waits before storing a partial batch.
-        capture_limit: bytes of each response body kept (the rest is counted),
-            and characters of each stored request body.
+        capture_limit: bytes of each response body kept (the rest is counted;
+            of a longer body its start and its last bytes, together within
+            the limit), and characters of each stored request body.
         price_file: a TOML file of prices that override or add to
             genai-prices' (see `oaitrace.pricing.load_price_file`); None
             reads ``$OAITRACE_PRICE_FILE`` when set.

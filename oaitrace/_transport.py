@@ -13,20 +13,20 @@ with the library's base class in a line or two.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import suppress
 from time import perf_counter_ns, time_ns
-from typing import TYPE_CHECKING, Any, Final, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from opentelemetry import context as otel_context
 
-from ._exchange import Exchange, flat_headers
+from ._exchange import Exchange, JoinedChunks, flat_headers
+from ._gather import LIST_LIMIT, BodyTail, GatheredBody, head_limit, tail_limit
 from ._multipart import snapshot_form
 from ._prepare import RequestPreparer
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
     "AsyncRecordingCore",
@@ -35,10 +35,6 @@ __all__ = [
     "SyncRecordingCore",
     "SyncTeeStreamCore",
 ]
-
-
-# Bytes kept from the end of a body that outgrew the capture cap.
-TAIL_LIMIT: Final = 64 * 1024
 
 
 class ExchangeSink(Protocol):
@@ -66,7 +62,10 @@ class Capture:
         "_chunk_arrival_ns",
         "_chunks",
         "_finished",
+        "_gathered",
+        "_head",
         "_headers_ns",
+        "_list_limit",
         "_method",
         "_otel_context",
         "_request_body",
@@ -80,7 +79,6 @@ class Capture:
         "_status_code",
         "_tags",
         "_tail",
-        "_tail_bytes",
         "_truncated",
         "_url",
     )
@@ -114,12 +112,17 @@ class Capture:
         self._headers_ns: int | None = None
         self._chunks: list[bytes] = []
         self._chunk_arrival_ns: list[int] = []
-        self._capture_limit = sink.capture_limit
+        self._capture_limit = capture_limit = sink.capture_limit
+        # Chunks stay in `_chunks` up to this many bytes; past it they are
+        # gathered into one buffer (-1 once they are: see `oaitrace._gather`).
+        self._list_limit = min(LIST_LIMIT, capture_limit)
         self._captured_bytes = 0
+        self._gathered: GatheredBody | None = None
+        # A body cut at the cap: its head, frozen, and its tail, sliding.
+        self._head: JoinedChunks | None = None
+        self._tail: BodyTail | None = None
         self._response_bytes = 0
         self._truncated = False
-        self._tail: deque[bytes] | None = None
-        self._tail_bytes = 0
         self._finished = False
 
     @property
@@ -140,30 +143,87 @@ class Capture:
         size = len(chunk)
         self._response_bytes += size
         captured = self._captured_bytes + size
-        if captured <= self._capture_limit:
+        if captured <= self._list_limit:
             self._chunks.append(chunk)
             self._chunk_arrival_ns.append(perf_counter_ns() - self._start_ns)
             self._captured_bytes = captured
         else:
-            # Past the cap only the byte count and a short tail grow, so a
-            # 100 MB download costs at most the cap in memory.
-            room = self._capture_limit - self._captured_bytes
-            if room > 0:
-                self._chunks.append(chunk[:room])
-                self._chunk_arrival_ns.append(perf_counter_ns() - self._start_ns)
-                self._captured_bytes += room
-                chunk = chunk[room:]
-            self._truncated = True
-            self._keep_tail(chunk)
+            try:
+                self._on_large_body(chunk)
+            except Exception as exc:
+                self._drop_body(exc)
 
-    def _keep_tail(self, chunk: bytes) -> None:
+    def _on_large_body(self, chunk: bytes) -> None:
+        """A chunk past `LIST_LIMIT`: gather it, or cut the body at the cap."""
         tail = self._tail
-        if tail is None:
-            tail = self._tail = deque()
-        tail.append(chunk)
-        self._tail_bytes += len(chunk)
-        while self._tail_bytes - len(tail[0]) >= TAIL_LIMIT:
-            self._tail_bytes -= len(tail.popleft())
+        if tail is not None:
+            # Past the cut only the byte count and the tail move, so a 100 MB
+            # download costs at most the cap in memory.
+            tail.add(chunk)
+            return
+        arrived_ns = perf_counter_ns() - self._start_ns
+        gathered = self._gathered
+        if gathered is None:
+            gathered = self._gathered = GatheredBody(self._chunks, self._capture_limit)
+            self._chunks = []
+            self._list_limit = -1
+        captured = self._captured_bytes + len(chunk)
+        if captured <= self._capture_limit:
+            gathered.add(chunk)
+            self._chunk_arrival_ns.append(arrived_ns)
+            self._captured_bytes = captured
+        else:
+            self._cut(gathered, chunk, arrived_ns)
+
+    def _cut(self, gathered: GatheredBody, chunk: bytes, arrived_ns: int) -> None:
+        """The body outgrew the cap: freeze its head, and from here keep only a tail."""
+        self._truncated = True
+        tail = self._tail = BodyTail(tail_limit(self._capture_limit))
+        head_size = head_limit(self._capture_limit)
+        size = gathered.size
+        if size < head_size:
+            piece = chunk[: head_size - size]
+            gathered.add(piece)
+            self._chunk_arrival_ns.append(arrived_ns)
+            chunk = chunk[len(piece) :]
+            size = head_size
+        if len(chunk) < tail.limit:
+            # The tail, the body's last bytes, begins in what was gathered.
+            tail.add(gathered.read(max(0, size - (tail.limit - len(chunk))), size))
+        head = self._head = gathered.take(head_size)
+        self._gathered = None
+        del self._chunk_arrival_ns[len(head) :]
+        self._captured_bytes = len(head.content)
+        tail.add(chunk)
+
+    def _drop_body(self, error: Exception) -> None:
+        """Give up the body when gathering it failed (out of memory, a bug).
+
+        The caller's stream goes on untouched; the record keeps its byte
+        count and timings, without a body, and the error is reported.
+        """
+        self._sink.report_internal_error(error)
+        self._truncated = True
+        self._list_limit = -1
+        self._tail = BodyTail(0)
+        self._gathered = self._head = None
+        self._chunks = []
+        self._chunk_arrival_ns = []
+        self._captured_bytes = 0
+
+    def _taken_head(self) -> Sequence[bytes]:
+        """The captured body, handed over: chunks as a tuple, or gathered in one piece."""
+        head = self._head
+        if head is not None:
+            self._head = None  # the record owns it now, however long the stream lives
+            return head
+        gathered = self._gathered
+        if gathered is not None:
+            self._gathered = None
+            return gathered.take()
+        # A tuple, not a list: a tuple of bytes leaves the garbage
+        # collector's books at its first pass (see `finish`).
+        return tuple(self._chunks)
 
     def finish(self, *, complete: bool, error: BaseException | None = None) -> None:
         """Freeze what was seen into an Exchange and hand it to the recorder, once."""
@@ -185,7 +245,7 @@ class Capture:
                     request_body=self._request_body,
                     status_code=self._status_code,
                     response_headers=flat_headers(self._response_headers),
-                    response_chunks=tuple(self._chunks),
+                    response_chunks=self._taken_head(),
                     chunk_arrival_ns=tuple(self._chunk_arrival_ns),
                     response_bytes=self._response_bytes,
                     response_truncated=self._truncated,
@@ -195,7 +255,7 @@ class Capture:
                     error_type=None if error is None else type(error).__name__,
                     error_message=None if error is None else str(error),
                     tags=self._tags,
-                    response_tail=b"" if self._tail is None else b"".join(self._tail)[-TAIL_LIMIT:],
+                    response_tail=b"" if self._tail is None else self._tail.take(),
                     otel_context=self._otel_context,
                     request_form=self._request_form,
                 )

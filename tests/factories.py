@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from oaitrace._exchange import Record
+from oaitrace._exchange import Exchange, Record
 from oaitrace._ids import new_record_id
 
-__all__ = ["make_record"]
+__all__ = ["CollectingSink", "make_record"]
 
 STARTED_AT = datetime.datetime(2025, 1, 15, 12, 30, 45, 123456, tzinfo=datetime.timezone.utc)
 
@@ -91,3 +92,18 @@ def make_record(**overrides: Any) -> Record:
         raise TypeError(msg)
     fields.update(overrides)
     return Record(**fields)
+
+
+@dataclass
+class CollectingSink:
+    """Stands in for a Recorder: keeps what the transport emits."""
+
+    capture_limit: int = 1 << 20
+    exchanges: list[Exchange] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+
+    def emit(self, exchange: Exchange) -> None:
+        self.exchanges.append(exchange)
+
+    def report_internal_error(self, error: BaseException) -> None:
+        self.errors.append(error)

@@ -6,13 +6,13 @@ import asyncio
 import gc
 import importlib
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from oaitrace._exchange import Exchange
+from oaitrace._exchange import Exchange, joined_body
+from tests.factories import CollectingSink
 
 LIBRARIES = ["httpx", "httpx2"]
 
@@ -21,21 +21,6 @@ SSE_CHUNKS = [
     b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"lo"}}]}\n\n',
     b"data: [DONE]\n\n",
 ]
-
-
-@dataclass
-class CollectingSink:
-    """Stands in for a Recorder: keeps what the transport emits."""
-
-    capture_limit: int = 1 << 20
-    exchanges: list[Exchange] = field(default_factory=list)
-    errors: list[BaseException] = field(default_factory=list)
-
-    def emit(self, exchange: Exchange) -> None:
-        self.exchanges.append(exchange)
-
-    def report_internal_error(self, error: BaseException) -> None:
-        self.errors.append(error)
 
 
 class Flaky(Exception):
@@ -224,10 +209,12 @@ class TestExchangeCapture:
             body = client.get("/files/file-1/content").content
         (exchange,) = sink.exchanges
         assert body == b"".join(chunks)
-        assert (180, 100, True) == (
-            exchange.response_bytes,
-            sum(map(len, exchange.response_chunks)),
-            exchange.response_truncated,
+        assert (180, True) == (exchange.response_bytes, exchange.response_truncated)
+        # Head and tail share the cap: 82 bytes of head, the last 6 bytes.
+        assert (b"x" * 60 + b"y" * 22, b"z" * 6, 2) == (
+            joined_body(exchange.response_chunks),
+            exchange.response_tail,
+            len(exchange.chunk_arrival_ns),
         )
 
     def test_streamed_request_body_is_not_consumed(self, lib: ModuleType) -> None:
