@@ -268,7 +268,8 @@ def _memory(run: Run) -> list[str]:
     if result.big_body:
         lines += [
             f"A {result.megabytes} MB body streamed in 64 KiB chunks through the "
-            "transport (capture cap 1 MiB), stored, measured with tracemalloc:",
+            "transport (capture cap 1 MiB), stored, measured with tracemalloc; and, "
+            "in the same process, a body of one 64 KiB chunk: what any download holds.",
             "",
         ]
         rows = [
@@ -277,10 +278,14 @@ def _memory(run: Run) -> list[str]:
                 f"{figures['received_bytes'] / 2**20:,.0f} MiB",
                 f"{figures['tracemalloc_peak_bytes'] / 2**20:,.2f} MiB",
                 f"{figures['rss_delta_bytes'] / 2**20:,.2f} MiB",
+                f"{figures.get('small_body_peak_bytes', 0) / 1024:,.0f} KiB",
             ]
             for config, figures in result.big_body.items()
         ]
-        lines += _table(["configuration", "received", "tracemalloc peak", "RSS delta"], rows)
+        lines += _table(
+            ["configuration", "received", "tracemalloc peak", "RSS delta", "one-chunk peak"],
+            rows,
+        )
     lines += [f"- {name}: not measured: {reason}" for name, reason in result.errors.items()]
     return [*lines, ""]
 
