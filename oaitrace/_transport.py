@@ -167,11 +167,11 @@ class Capture:
             gathered = self._gathered = GatheredBody(self._chunks, self._capture_limit)
             self._chunks = []
             self._list_limit = -1
-        captured = self._captured_bytes + len(chunk)
-        if captured <= self._capture_limit:
+        # From here the gathered size is the count: `_captured_bytes` stays
+        # behind, only ever compared with the -1 of `_list_limit`.
+        if gathered.size + len(chunk) <= self._capture_limit:
             gathered.add(chunk)
             self._chunk_arrival_ns.append(arrived_ns)
-            self._captured_bytes = captured
         else:
             self._cut(gathered, chunk, arrived_ns)
 
@@ -193,7 +193,6 @@ class Capture:
         head = self._head = gathered.take(head_size)
         self._gathered = None
         del self._chunk_arrival_ns[len(head) :]
-        self._captured_bytes = len(head.content)
         tail.add(chunk)
 
     def _drop_body(self, error: Exception) -> None:
@@ -209,7 +208,6 @@ class Capture:
         self._gathered = self._head = None
         self._chunks = []
         self._chunk_arrival_ns = []
-        self._captured_bytes = 0
 
     def _taken_head(self) -> Sequence[bytes]:
         """The captured body, handed over: chunks as a tuple, or gathered in one piece."""
